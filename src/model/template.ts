@@ -1,0 +1,54 @@
+/**
+ * Field paths and `{name}` templates used by source mappings.
+ * A template placeholder resolves from, in order: named captures (topic levels,
+ * file columns), the payload (dotted path), then the gateway context (site).
+ */
+
+export function getPath(obj: unknown, path: string): unknown {
+  let cur: unknown = obj;
+  for (const part of path.split('.')) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  return cur;
+}
+
+export interface TemplateScope {
+  captures?: Record<string, string>;
+  payload?: unknown;
+  context?: Record<string, string>;
+}
+
+const PLACEHOLDER = /\{([A-Za-z0-9_.-]+)\}/g;
+
+/** Renders a template; returns undefined names in `missing` instead of throwing. */
+export function renderTemplate(template: string, scope: TemplateScope): { value: string; missing: string[] } {
+  const missing: string[] = [];
+  const value = template.replace(PLACEHOLDER, (_, name: string) => {
+    const v = scope.captures?.[name] ?? scalar(getPath(scope.payload, name)) ?? scope.context?.[name];
+    if (v === undefined || v === '') {
+      missing.push(name);
+      return '';
+    }
+    return v;
+  });
+  return { value, missing };
+}
+
+function scalar(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  return undefined;
+}
+
+/** Normalises a source timestamp (ISO string, epoch ms or seconds, Date) to ISO 8601; undefined if unusable. */
+export function toIsoTime(v: unknown): string | undefined {
+  if (v instanceof Date) return Number.isNaN(v.getTime()) ? undefined : v.toISOString();
+  if (typeof v === 'number' && Number.isFinite(v)) return new Date(v < 1e11 ? v * 1000 : v).toISOString();
+  if (typeof v === 'string' && v.length > 0) {
+    if (/^\d+(\.\d+)?$/.test(v)) return toIsoTime(Number(v));
+    const t = Date.parse(v);
+    return Number.isNaN(t) ? undefined : new Date(t).toISOString();
+  }
+  return undefined;
+}

@@ -1,0 +1,82 @@
+/**
+ * The contract between a source and the rest of the gateway (DESIGN.md).
+ *
+ * A source turns what a plant system sends into EventDrafts and hands them to its
+ * IngestSink. `commit` resolves only once the drafts are durable in LMDB; only
+ * then may the source acknowledge to its peer (PUBACK, handshake write, archive
+ * move). When it rejects (buffer full, commit error) the source must not
+ * acknowledge: the peer keeps the data and retries.
+ */
+import type { Logger } from 'pino';
+import type { EventDraft } from '../model/event.js';
+
+export interface CommitItem {
+  draft: EventDraft;
+  /**
+   * Transport identity for drafts without a stable id (MQTT: client + packet id
+   * and payload hash). A draft flagged `resend` whose key and hash match the last
+   * commit under that key is a duplicate and is not stored again.
+   */
+  transport?: { key: string; hash: string; resend: boolean };
+}
+
+export interface CommitOutcome {
+  id: string;
+  sequence: number;
+  /** True when the event was already committed earlier (same id or same transport identity). */
+  duplicate: boolean;
+}
+
+export interface DeadLetterInput {
+  /** Stable error code (PG_ERR_...) saying why. */
+  code: string;
+  /** What a technician reads: the cause and what to do. */
+  reason: string;
+  /** The bytes as received, kept so nothing is lost. */
+  raw?: Buffer | string;
+  /** Where it came from: topic, client id, file and line, node id... */
+  context?: Record<string, unknown>;
+  /** The event itself, when one could be built (replayable). */
+  draft?: EventDraft;
+}
+
+export interface IngestSink {
+  commit(items: CommitItem[]): Promise<CommitOutcome[]>;
+  /** Commits a dead letter durably; resolves after the commit. */
+  deadLetter(entry: DeadLetterInput): Promise<void>;
+  /** False while the buffer is at a capacity limit; sources may pause intake. */
+  accepting(): boolean;
+}
+
+export interface SourceContext {
+  gatewayId: string;
+  site: string;
+  /** The connector's name from config; part of every event's `source`. */
+  connector: string;
+  sink: IngestSink;
+  logger: Logger;
+  /** The gateway's data directory; a source keeps its own state under `<dataDir>/<kind>/<connector>`. */
+  dataDir: string;
+}
+
+export type SourceState = 'starting' | 'running' | 'degraded' | 'stopped' | 'error';
+
+export interface SourceStatus {
+  name: string;
+  kind: string;
+  state: SourceState;
+  lastError?: { code: string; message: string; at: string };
+  counters: Record<string, number>;
+  /** Kind-specific detail (connections, inboxes, ...) for the status page. */
+  details?: unknown;
+}
+
+export interface Source {
+  readonly name: string;
+  readonly kind: string;
+  /** Resolves once the source accepts input (listening, connected or first attempt made). */
+  start(): Promise<void>;
+  /** Stops intake and waits for commits in flight; acknowledges nothing after it resolves. */
+  stop(): Promise<void>;
+  status(): SourceStatus;
+}
