@@ -1,0 +1,60 @@
+/**
+ * Table names, key shapes and the store schema version. store.ts's header
+ * explains what each table holds and what a crash leaves behind.
+ */
+
+export const SCHEMA_VERSION = 1;
+export const STORE_FILE = 'plantgate.lmdb';
+
+export const TABLES = {
+  meta: 'meta',
+  journal: 'journal',
+  batches: 'batches',
+  dedupe0: 'dedupe.0',
+  dedupe1: 'dedupe.1',
+  deadLetters: 'dead-letters',
+} as const;
+
+/** Journal and batch keys: [partition, sequence]; sorts by partition, then sequence. */
+export type PartitionKey = [string, number];
+
+/** Above every sequence: a range end, and the jump to the next partition. */
+export const SEQ_MAX = Number.MAX_SAFE_INTEGER;
+
+export const META = {
+  schemaVersion: 'schemaVersion',
+  storeId: 'storeId',
+  /** The highest sequence handed out when events were last removed (settle, dead-letter). */
+  lastSequence: 'lastSequence',
+  dedupe: 'dedupe',
+} as const;
+
+export interface DedupeMeta {
+  /** Which of the two generation tables takes new entries. */
+  current: 0 | 1;
+  startedAt: number;
+}
+
+export interface BatchRecord {
+  id: string;
+  seqs: number[];
+  bytes: number;
+  sealedAt: string;
+}
+
+export function batchId(storeId: string, seqs: number[]): string {
+  return `${storeId}-${seqs[0]}-${seqs[seqs.length - 1]}-${seqs.length}`;
+}
+
+interface TableStats {
+  entryCount: number;
+  pageSize: number;
+  treeBranchPageCount: number;
+  treeLeafPageCount: number;
+  overflowPages: number;
+}
+
+/** lmdb-js types getStats() loosely; these are the fields mdb_stat reports. O(1). */
+export function tableStats(db: { getStats(): unknown }): TableStats {
+  return db.getStats() as TableStats;
+}

@@ -1,0 +1,398 @@
+/**
+ * The durable buffer: one LMDB environment, `<dataDir>/plantgate.lmdb`.
+ *
+ * Tables and keys
+ *   meta          'schemaVersion' → 1; 'storeId' → random id made when the store is
+ *                 created (part of every batch id, so a fresh store never reuses a
+ *                 key the ERP has seen); 'lastSequence'; 'dedupe' (generation state)
+ *   journal       [partition, sequence] → the event's JSON (the exact bytes sent).
+ *                 Every committed, undelivered event. Per partition it is the outbox:
+ *                 events past the partition's last sealed batch are unsent.
+ *   batches       [partition, firstSequence] → { id, seqs, bytes, sealedAt }: sealed,
+ *                 unsettled batches. Their events stay in the journal until settled.
+ *   dedupe.0/.1   'e:'+eventId → sequence; 't:'+client:packetId → [payloadHash, sequence]
+ *   dead-letters  dlid (a gateway sequence) → DeadLetter
+ *
+ * Sequence: gateway-wide, strictly increasing, assigned in memory at commit, in the
+ * order commits are called. Gaps are allowed (a failed commit). At open it is the
+ * highest of meta.lastSequence, the last journal key of each partition and the
+ * last dead-letter id; meta.lastSequence is written whenever events are removed.
+ *
+ * What is committed when, and what a crash leaves
+ *   ingest     journal put + dedupe put in one transaction (lmdb-js commits all puts
+ *              of one event-loop turn together, flushed before the promise resolves);
+ *              the source acknowledges after that. Crash before: nothing stored, the
+ *              peer resends. Crash after, before the ack: the resend is recognised
+ *              by id (or transport identity) and acknowledged without a second copy.
+ *   seal       one put of the batch record, awaited before the first send. Crash
+ *              after: the same batch (same id, same bytes) is sent after restart.
+ *   settle     one transaction removes the batch record and its delivered events,
+ *              moves rejected events to dead-letters, and writes the retry batch.
+ *              Crash before it: the batch is resent with the same Idempotency-Key.
+ *   split      one transaction replaces a batch record by its two halves.
+ *
+ * Start-up reads meta, jumps from partition to partition in the journal (one
+ * seek each) and reads the batch records: it never scans the backlog.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import type { Logger } from 'pino';
+import type { BufferConfig } from '../config/schema.js';
+import { PlantgateError, describeError } from '../errors.js';
+import { SPEC_VERSION, sourceUri, type PlantEvent } from '../model/event.js';
+import type { CommitItem, CommitOutcome, DeadLetterInput, IngestSink } from '../protocols/source.js';
+import { CapacityGuard } from './capacity.js';
+import { DeadLetters } from './dead-letters.js';
+import { DedupeIndex } from './dedupe.js';
+import { META, SCHEMA_VERSION, SEQ_MAX, STORE_FILE, TABLES, batchId, tableStats, type BatchRecord, type PartitionKey } from './layout.js';
+import type { BatchLimits, BatchOutcome, BufferStats, Outbox, SealedBatch } from './types.js';
+
+const MAINTAIN_INTERVAL_MS = 500;
+
+export interface OpenBufferOptions {
+  dataDir: string;
+  config: BufferConfig;
+  gatewayId: string;
+  logger: Logger;
+}
+
+export async function openBuffer(opts: OpenBufferOptions): Promise<BufferStore> {
+  const store = new BufferStore(opts);
+  await store.init();
+  return store;
+}
+
+export class BufferStore implements Outbox {
+  readonly deadLetters: DeadLetters;
+  private readonly env: RootDatabase;
+  private readonly meta: Database;
+  private readonly journal: Database<string, PartitionKey>;
+  private readonly batches: Database<BatchRecord, PartitionKey>;
+  private readonly dedupe: DedupeIndex;
+  private readonly capacity: CapacityGuard;
+  private readonly log: Logger;
+  private readonly dropWhenFull: Set<string>;
+  private storeId = '';
+  private lastSeq = 0;
+  private pending = 0;
+  private storeBytes = 0;
+  private closed = false;
+  private timer: NodeJS.Timeout | undefined;
+  /** Partitions with journal entries. */
+  private readonly partitionSet = new Set<string>();
+  /** Per partition: last sequence of its last sealed batch (the outbox cursor). */
+  private readonly sealedUpTo = new Map<string, number>();
+  private readonly appendListeners = new Set<(partition: string) => void>();
+  private readonly counters = { committed: 0, duplicates: 0, dropped: 0, refused: 0, commitErrors: 0, delivered: 0, deadLettered: 0 };
+
+  constructor(private readonly opts: OpenBufferOptions) {
+    this.log = opts.logger.child({ component: 'buffer' });
+    mkdirSync(opts.dataDir, { recursive: true });
+    // separateFlushed: false → a write's promise resolves only once it is flushed to disk.
+    this.env = open({ path: join(opts.dataDir, STORE_FILE), maxDbs: 12, overlappingSync: true, separateFlushed: false } as never);
+    this.meta = this.env.openDB({ name: TABLES.meta });
+    this.journal = this.env.openDB<string, PartitionKey>({ name: TABLES.journal, encoding: 'string' });
+    this.batches = this.env.openDB<BatchRecord, PartitionKey>({ name: TABLES.batches });
+    const dedupeTables = [this.env.openDB({ name: TABLES.dedupe0 }), this.env.openDB({ name: TABLES.dedupe1 })] as const;
+    this.dedupe = new DedupeIndex([dedupeTables[0], dedupeTables[1]] as never, this.meta, opts.config.dedupeMaxEntries, opts.config.dedupeMaxAgeHours * 3_600_000);
+    this.capacity = new CapacityGuard(opts.config, opts.dataDir);
+    this.dropWhenFull = new Set(opts.config.dropWhenFullTypes);
+    this.deadLetters = new DeadLetters(this.env, this.env.openDB({ name: TABLES.deadLetters }), {
+      nextSequence: () => ++this.lastSeq,
+      appended: (partition, json, seq) => this.appendReplayed(partition, json, seq),
+      logger: this.log,
+    });
+  }
+
+  async init(): Promise<void> {
+    const version = this.meta.get(META.schemaVersion) as number | undefined;
+    if (version !== undefined && version !== SCHEMA_VERSION) {
+      throw new PlantgateError('PG_ERR_BUFFER_SCHEMA', `store ${this.opts.dataDir} has schema version ${version}; this plantgate reads version ${SCHEMA_VERSION}. Drain it with the plantgate release that wrote it, or move it aside.`);
+    }
+    this.storeId = (this.meta.get(META.storeId) as string | undefined) ?? randomBytes(6).toString('hex');
+    if (version === undefined) {
+      await this.env.transaction(() => {
+        this.meta.put(META.schemaVersion, SCHEMA_VERSION);
+        this.meta.put(META.storeId, this.storeId);
+      });
+    }
+    let last = (this.meta.get(META.lastSequence) as number | undefined) ?? 0;
+    for (const p of this.scanPartitions()) {
+      this.partitionSet.add(p);
+      for (const key of this.journal.getKeys({ start: [p, SEQ_MAX], end: [p, -1], reverse: true, limit: 1 })) last = Math.max(last, key[1]);
+    }
+    for (const { key, value } of this.batches.getRange()) {
+      const top = value.seqs[value.seqs.length - 1]!;
+      if (top > (this.sealedUpTo.get(key[0]) ?? 0)) this.sealedUpTo.set(key[0], top);
+    }
+    this.lastSeq = Math.max(last, this.deadLetters.lastId());
+    this.pending = tableStats(this.journal).entryCount;
+    await this.capacity.refreshDisk();
+    this.measure();
+    this.timer = setInterval(() => void this.maintain(), MAINTAIN_INTERVAL_MS);
+    this.timer.unref();
+    this.log.info({ storeId: this.storeId, pendingEvents: this.pending, partitions: this.partitionSet.size, lastSequence: this.lastSeq }, 'buffer open');
+  }
+
+  /** The sink a source commits through; `connector` names it in each event's source. */
+  sinkFor(connector: string): IngestSink {
+    const source = sourceUri(this.opts.gatewayId, connector);
+    return {
+      commit: (items) => this.commit(source, items),
+      deadLetter: (entry) => this.addDeadLetter(connector, entry),
+      accepting: () => !this.closed && this.capacity.reason === undefined,
+    };
+  }
+
+  private async commit(source: string, items: CommitItem[]): Promise<CommitOutcome[]> {
+    if (this.closed) throw new PlantgateError('PG_ERR_BUFFER_CLOSED', 'the buffer is closed (gateway shutting down); the source will resend');
+    const full = this.capacity.reason;
+    if (full !== undefined && !items.every((i) => this.dropWhenFull.has(i.draft.type))) {
+      this.counters.refused += items.length;
+      throw new PlantgateError('PG_ERR_BUFFER_FULL', full);
+    }
+    const outcomes: CommitOutcome[] = [];
+    const writes: Promise<boolean>[] = [];
+    const written: { id?: string; partition: string }[] = [];
+    const receivedtime = new Date().toISOString();
+    for (const { draft, transport } of items) {
+      if (full !== undefined) {
+        this.counters.dropped++;
+        outcomes.push({ id: draft.id ?? '', sequence: -1, duplicate: false });
+        continue;
+      }
+      const known = draft.id !== undefined ? this.dedupe.seqOfId(draft.id) : transport?.resend ? this.dedupe.seqOfTransport(transport.key, transport.hash) : undefined;
+      if (known !== undefined) {
+        this.counters.duplicates++;
+        outcomes.push({ id: draft.id ?? '', sequence: known, duplicate: true });
+        continue;
+      }
+      const seq = ++this.lastSeq;
+      const id = draft.id ?? `${this.opts.gatewayId}-${this.storeId}-${seq}`;
+      const event: PlantEvent = {
+        specversion: SPEC_VERSION,
+        id,
+        source,
+        type: draft.type,
+        time: draft.time,
+        ...(draft.subject !== undefined ? { subject: draft.subject } : {}),
+        sequence: String(seq),
+        partitionkey: draft.partitionkey,
+        correlationid: draft.correlationid ?? id,
+        receivedtime,
+        datacontenttype: 'application/json',
+        data: draft.data,
+      };
+      writes.push(this.journal.put([draft.partitionkey, seq], JSON.stringify(event)));
+      if (draft.id !== undefined) writes.push(this.dedupe.rememberId(draft.id, seq));
+      else if (transport) writes.push(this.dedupe.rememberTransport(transport.key, transport.hash, seq));
+      written.push({ ...(draft.id !== undefined ? { id: draft.id } : {}), partition: draft.partitionkey });
+      outcomes.push({ id, sequence: seq, duplicate: false });
+    }
+    if (writes.length === 0) return outcomes;
+    try {
+      await Promise.all(writes);
+    } catch (err) {
+      this.counters.commitErrors++;
+      for (const w of written) if (w.id !== undefined) this.dedupe.forgetPending(w.id);
+      this.log.error({ code: 'PG_ERR_BUFFER_COMMIT', err: describeError(err), events: written.length }, 'commit failed; nothing acknowledged');
+      throw new PlantgateError('PG_ERR_BUFFER_COMMIT', `could not commit ${written.length} event(s) to ${this.opts.dataDir}: ${describeError(err)}. Check disk space and permissions; sources will resend.`, undefined, { cause: err });
+    }
+    this.pending += written.length;
+    this.counters.committed += written.length;
+    for (const w of written) this.announce(w.partition);
+    return outcomes;
+  }
+
+  private announce(partition: string): void {
+    this.partitionSet.add(partition);
+    for (const listener of this.appendListeners) listener(partition);
+  }
+
+  private appendReplayed(partition: string, json: string, seq: number): void {
+    this.journal.put([partition, seq], json);
+    this.pending++;
+    queueMicrotask(() => this.announce(partition));
+  }
+
+  private async addDeadLetter(connector: string, entry: DeadLetterInput): Promise<void> {
+    await this.deadLetters.add(connector, entry);
+    this.counters.deadLettered++;
+  }
+
+  // ---- Outbox (the uplink's side) ----
+
+  partitions(): string[] {
+    return [...this.partitionSet];
+  }
+
+  onAppend(listener: (partition: string) => void): () => void {
+    this.appendListeners.add(listener);
+    return () => this.appendListeners.delete(listener);
+  }
+
+  unsentCount(partition: string): number {
+    const from = (this.sealedUpTo.get(partition) ?? 0) + 1;
+    return this.journal.getKeysCount({ start: [partition, from], end: [partition, SEQ_MAX] });
+  }
+
+  async nextBatch(partition: string, limits: BatchLimits): Promise<SealedBatch | undefined> {
+    for (const { key, value } of this.batches.getRange({ start: [partition, 0], end: [partition, SEQ_MAX], limit: 1 })) {
+      return toSealed(key[0], value);
+    }
+    const seqs: number[] = [];
+    let bytes = 2;
+    const from = (this.sealedUpTo.get(partition) ?? 0) + 1;
+    for (const { key, value } of this.journal.getRange({ start: [partition, from], end: [partition, SEQ_MAX], limit: limits.maxEvents })) {
+      const size = Buffer.byteLength(value) + 1;
+      if (seqs.length > 0 && bytes + size > limits.maxBytes) break;
+      seqs.push(key[1]);
+      bytes += size;
+    }
+    if (seqs.length === 0) {
+      this.forgetIfEmpty(partition);
+      return undefined;
+    }
+    const record: BatchRecord = { id: batchId(this.storeId, seqs), seqs, bytes: bytes - 1, sealedAt: new Date().toISOString() };
+    this.sealedUpTo.set(partition, seqs[seqs.length - 1]!);
+    await this.batches.put([partition, seqs[0]!], record);
+    return toSealed(partition, record);
+  }
+
+  body(batch: SealedBatch): Buffer {
+    const parts: string[] = new Array(batch.seqs.length);
+    for (let i = 0; i < batch.seqs.length; i++) {
+      const json = this.journal.get([batch.partition, batch.seqs[i]!]);
+      if (json === undefined) throw new PlantgateError('PG_ERR_BUFFER_COMMIT', `event ${batch.seqs[i]} of batch ${batch.id} is missing from the journal`);
+      parts[i] = json;
+    }
+    return Buffer.from(`[${parts.join(',')}]`);
+  }
+
+  events(batch: SealedBatch): Record<string, unknown>[] {
+    return JSON.parse(this.body(batch).toString('utf8')) as Record<string, unknown>[];
+  }
+
+  async settle(batch: SealedBatch, outcome: BatchOutcome): Promise<SealedBatch | undefined> {
+    const p = batch.partition;
+    const retry = outcome.retry.length > 0 ? { id: batchId(this.storeId, outcome.retry), seqs: outcome.retry, bytes: 0, sealedAt: new Date().toISOString() } : undefined;
+    await this.env.transaction(() => {
+      this.batches.remove([p, batch.seqs[0]!]);
+      for (const seq of outcome.delivered) this.journal.remove([p, seq]);
+      for (const r of outcome.rejected) {
+        const json = this.journal.get([p, r.seq]);
+        if (json === undefined) continue;
+        this.deadLetters.putInTxn('uplink', { code: r.code, reason: r.reason, partition: p, event: JSON.parse(json) as Record<string, unknown> });
+        this.journal.remove([p, r.seq]);
+      }
+      if (retry) {
+        retry.bytes = retry.seqs.reduce((n, s) => n + Buffer.byteLength(this.journal.get([p, s]) ?? '') + 1, 1);
+        this.batches.put([p, retry.seqs[0]!], retry);
+      }
+      this.meta.put(META.lastSequence, this.lastSeq);
+    });
+    const removed = outcome.delivered.length + outcome.rejected.length;
+    this.pending -= removed;
+    this.counters.delivered += outcome.delivered.length;
+    this.counters.deadLettered += outcome.rejected.length;
+    if (!retry) this.forgetIfEmpty(p);
+    return retry ? toSealed(p, retry) : undefined;
+  }
+
+  async split(batch: SealedBatch): Promise<[SealedBatch, SealedBatch]> {
+    if (batch.seqs.length < 2) throw new PlantgateError('PG_ERR_UPLINK_REJECTED', `batch ${batch.id} holds one event and cannot be split`);
+    const p = batch.partition;
+    const mid = Math.ceil(batch.seqs.length / 2);
+    const halves = [batch.seqs.slice(0, mid), batch.seqs.slice(mid)].map((seqs) => ({
+      id: batchId(this.storeId, seqs),
+      seqs,
+      bytes: seqs.reduce((n, s) => n + Buffer.byteLength(this.journal.get([p, s]) ?? '') + 1, 1),
+      sealedAt: new Date().toISOString(),
+    })) as [BatchRecord, BatchRecord];
+    await this.env.transaction(() => {
+      this.batches.remove([p, batch.seqs[0]!]);
+      for (const h of halves) this.batches.put([p, h.seqs[0]!], h);
+    });
+    return [toSealed(p, halves[0]), toSealed(p, halves[1])];
+  }
+
+  /** Drops a partition from the set once nothing of it remains. */
+  private forgetIfEmpty(partition: string): void {
+    for (const _ of this.journal.getKeys({ start: [partition, 0], end: [partition, SEQ_MAX], limit: 1 })) return;
+    this.partitionSet.delete(partition);
+    this.sealedUpTo.delete(partition);
+  }
+
+  private *scanPartitions(): Generator<string> {
+    let start: PartitionKey | undefined;
+    for (;;) {
+      let next: string | undefined;
+      for (const key of this.journal.getKeys(start ? { start, limit: 1 } : { limit: 1 })) next = key[0];
+      if (next === undefined) return;
+      yield next;
+      start = [next, SEQ_MAX];
+    }
+  }
+
+  // ---- state ----
+
+  private measure(): void {
+    let bytes = 0;
+    for (const db of [this.journal, this.batches, this.deadLetters.table, this.meta]) {
+      const s = tableStats(db);
+      bytes += s.pageSize * (s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages);
+    }
+    this.storeBytes = bytes + this.dedupe.size() * 64;
+    const before = this.capacity.reason;
+    const after = this.capacity.evaluate({ events: this.pending, bytes: this.storeBytes });
+    if (after !== before) {
+      if (after) this.log.warn({ code: 'PG_ERR_BUFFER_FULL', reason: after }, 'buffer full: sources are not acknowledged until it drains');
+      else this.log.info({ pendingEvents: this.pending }, 'buffer below its limits again: accepting');
+    }
+  }
+
+  private async maintain(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.capacity.refreshDisk();
+      this.measure();
+      await this.dedupe.maintain();
+    } catch (err) {
+      this.log.error({ err: describeError(err) }, 'buffer maintenance failed');
+    }
+  }
+
+  /** Re-reads usage now (tests and the status page call it; a timer does it twice a second). */
+  refresh(): void {
+    this.measure();
+  }
+
+  stats(): BufferStats {
+    const reason = this.capacity.reason;
+    return {
+      storeId: this.storeId,
+      lastSequence: this.lastSeq,
+      pendingEvents: this.pending,
+      storeBytes: this.storeBytes,
+      freeDiskBytes: this.capacity.freeDiskBytes,
+      deadLetters: this.deadLetters.count(),
+      accepting: !this.closed && reason === undefined,
+      ...(reason !== undefined ? { fullReason: reason } : {}),
+      counters: { ...this.counters },
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.env.close();
+    this.log.info('buffer closed');
+  }
+}
+
+function toSealed(partition: string, r: BatchRecord): SealedBatch {
+  return { id: r.id, partition, seqs: r.seqs, bytes: r.bytes, sealedAt: r.sealedAt };
+}

@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { describe, it, type TestContext } from 'node:test';
+import { openBuffer, type BufferStore } from '../../src/buffer/store.js';
+import { parseConfig } from '../../src/config/load.js';
+import type { BufferConfig } from '../../src/config/schema.js';
+import { isPlantgateError } from '../../src/errors.js';
+import { createLogger } from '../../src/logger.js';
+import type { EventDraft } from '../../src/model/event.js';
+import type { CommitItem } from '../../src/protocols/source.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const defaults = parseConfig('').config.buffer;
+
+async function buffer(t: TestContext, dataDir = tempDir(t), config: Partial<BufferConfig> = {}): Promise<BufferStore> {
+  const b = await openBuffer({ dataDir, config: { ...defaults, ...config }, gatewayId: 'gw1', logger: createLogger('silent') });
+  t.after(() => b.close());
+  return b;
+}
+
+function draft(i: number, partition = 'site1/line1', extra: Partial<EventDraft> = {}): CommitItem {
+  return { draft: { id: `ev-${i}`, type: 'production.completion', time: '2026-11-26T10:00:00.000Z', partitionkey: partition, data: { n: i }, ...extra } };
+}
+
+describe('buffer store', () => {
+  it('assigns strictly increasing sequences and builds the envelope', async (t) => {
+    const b = await buffer(t);
+    const sink = b.sinkFor('mes');
+    const out = await sink.commit([draft(1), draft(2, 'site1/line2'), draft(3)]);
+    assert.deepEqual(out.map((o) => o.sequence), [1, 2, 3]);
+    assert.equal(b.stats().pendingEvents, 3);
+    const batch = await b.nextBatch('site1/line1', { maxEvents: 10, maxBytes: 1e6 });
+    assert.ok(batch);
+    const events = b.events(batch);
+    assert.deepEqual(events.map((e) => e['id']), ['ev-1', 'ev-3']);
+    assert.equal(events[0]!['source'], '/plantgate/gw1/mes');
+    assert.equal(events[0]!['specversion'], '1.0');
+    assert.equal(events[1]!['sequence'], '3');
+    assert.equal(events[0]!['correlationid'], 'ev-1');
+  });
+
+  it('stores an event id once, even when the resend races its original', async (t) => {
+    const b = await buffer(t);
+    const sink = b.sinkFor('mes');
+    const [a, c] = await Promise.all([sink.commit([draft(7)]), sink.commit([draft(7)])]);
+    assert.equal(a[0]!.duplicate, false);
+    assert.equal(c[0]!.duplicate, true);
+    assert.equal(c[0]!.sequence, a[0]!.sequence);
+    const again = await sink.commit([draft(7)]);
+    assert.equal(again[0]!.duplicate, true);
+    assert.equal(b.stats().pendingEvents, 1);
+    assert.equal(b.stats().counters.duplicates, 2);
+  });
+
+  it('recognises a transport resend only when flagged and the payload hash matches', async (t) => {
+    const b = await buffer(t);
+    const sink = b.sinkFor('mqtt');
+    const noId = (key: string, hash: string, resend: boolean): CommitItem => ({
+      draft: { type: 'machine.state', time: '2026-11-26T10:00:00.000Z', partitionkey: 'site1/line1', data: { state: 'RUN' } },
+      transport: { key, hash, resend },
+    });
+    const first = await sink.commit([noId('c1:17', 'h1', false)]);
+    const resend = await sink.commit([noId('c1:17', 'h1', true)]);
+    const reuse = await sink.commit([noId('c1:17', 'h1', false)]);
+    const otherPayload = await sink.commit([noId('c1:17', 'h2', true)]);
+    assert.equal(resend[0]!.duplicate, true);
+    assert.equal(resend[0]!.sequence, first[0]!.sequence);
+    assert.equal(reuse[0]!.duplicate, false, 'a packet id reused without DUP is a new message');
+    assert.equal(otherPayload[0]!.duplicate, false);
+    assert.match(first[0]!.id, /^gw1-[0-9a-f]{12}-1$/);
+    assert.equal(b.stats().pendingEvents, 3);
+  });
+
+  it('resumes after reopening: same sequence line, partitions, sealed batches and dedupe', async (t) => {
+    const dir = tempDir(t);
+    const first = await openBuffer({ dataDir: dir, config: defaults, gatewayId: 'gw1', logger: createLogger('silent') });
+    await first.sinkFor('mes').commit([draft(1), draft(2, 'p2'), draft(3)]);
+    const sealed = await first.nextBatch('site1/line1', { maxEvents: 1, maxBytes: 1e6 });
+    await first.close();
+
+    const b = await buffer(t, dir);
+    assert.equal(b.stats().pendingEvents, 3);
+    assert.deepEqual(b.partitions().sort(), ['p2', 'site1/line1']);
+    const again = await b.nextBatch('site1/line1', { maxEvents: 10, maxBytes: 1e6 });
+    assert.deepEqual(again, sealed, 'the sealed batch is sent again, same id and events');
+    const out = await b.sinkFor('mes').commit([draft(3), draft(4)]);
+    assert.equal(out[0]!.duplicate, true);
+    assert.equal(out[1]!.sequence, 4);
+  });
+
+  it('settles, splits and dead-letters in order, and keeps the retry part', async (t) => {
+    const b = await buffer(t);
+    await b.sinkFor('mes').commit(Array.from({ length: 6 }, (_, i) => draft(i + 1)));
+    const limits = { maxEvents: 4, maxBytes: 1e6 };
+    const batch = (await b.nextBatch('site1/line1', limits))!;
+    assert.deepEqual(batch.seqs, [1, 2, 3, 4]);
+    const bodyBefore = b.body(batch);
+    assert.deepEqual(b.body(batch), bodyBefore, 'same bytes every time');
+    const [left, right] = await b.split(batch);
+    assert.deepEqual([left.seqs, right.seqs], [[1, 2], [3, 4]]);
+    assert.notEqual(left.id, batch.id);
+    assert.deepEqual(await b.nextBatch('site1/line1', limits), left);
+    const retry = await b.settle(left, { delivered: [1], rejected: [{ seq: 2, code: 'PG_ERR_UPLINK_REJECTED', reason: 'unknown work order' }], retry: [] });
+    assert.equal(retry, undefined);
+    assert.deepEqual(await b.nextBatch('site1/line1', limits), right);
+    const kept = await b.settle(right, { delivered: [4], rejected: [], retry: [3] });
+    assert.deepEqual(kept?.seqs, [3]);
+    assert.deepEqual((await b.nextBatch('site1/line1', limits))?.seqs, [3]);
+    await b.settle(kept!, { delivered: [3], rejected: [], retry: [] });
+    assert.deepEqual((await b.nextBatch('site1/line1', limits))?.seqs, [5, 6]);
+    assert.equal(b.stats().pendingEvents, 2);
+
+    const [dl] = b.deadLetters.list();
+    assert.equal(dl!.reason, 'unknown work order');
+    assert.equal(dl!.event!['id'], 'ev-2');
+    const replayed = await b.deadLetters.replay(dl!.dlid);
+    assert.ok(replayed.sequence > 6);
+    assert.equal(b.deadLetters.count(), 0);
+    assert.equal(b.stats().pendingEvents, 3);
+  });
+
+  it('keeps raw bytes of a dead letter and refuses to replay them', async (t) => {
+    const b = await buffer(t);
+    await b.sinkFor('mqtt').deadLetter({ code: 'PG_ERR_MQTT_PAYLOAD', reason: 'not JSON', raw: Buffer.from('{oops'), context: { topic: 'a/b' } });
+    const [dl] = b.deadLetters.list();
+    assert.equal(Buffer.from(dl!.raw!, 'base64').toString(), '{oops');
+    await assert.rejects(b.deadLetters.replay(dl!.dlid), (e) => isPlantgateError(e, 'PG_ERR_DLQ_NOT_REPLAYABLE'));
+    await b.deadLetters.remove(dl!.dlid);
+    await assert.rejects(b.deadLetters.remove(dl!.dlid), (e) => isPlantgateError(e, 'PG_ERR_DLQ_NOT_FOUND'));
+  });
+
+  it('refuses intake at its event limit, drops configured low-value types, and resumes as it drains', async (t) => {
+    const b = await buffer(t, undefined, { maxEvents: 5, dropWhenFullTypes: ['machine.telemetry'] });
+    const sink = b.sinkFor('mes');
+    await sink.commit(Array.from({ length: 5 }, (_, i) => draft(i)));
+    b.refresh();
+    assert.equal(sink.accepting(), false);
+    await assert.rejects(sink.commit([draft(99)]), (e) => isPlantgateError(e, 'PG_ERR_BUFFER_FULL') && /buffer.maxEvents/.test(e.message));
+    const dropped = await sink.commit([draft(100, 'x', { type: 'machine.telemetry' })]);
+    assert.equal(dropped[0]!.sequence, -1);
+    assert.equal(b.stats().counters.dropped, 1);
+    assert.equal(b.stats().counters.refused, 1);
+    const batch = (await b.nextBatch('site1/line1', { maxEvents: 5, maxBytes: 1e6 }))!;
+    await b.settle(batch, { delivered: batch.seqs, rejected: [], retry: [] });
+    b.refresh();
+    assert.equal(sink.accepting(), true);
+    await sink.commit([draft(99)]);
+  });
+});
