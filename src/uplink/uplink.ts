@@ -1,0 +1,406 @@
+/**
+ * The uplink: drains the buffer's outbox to the ERP, partition by partition.
+ *
+ * Invariants:
+ *  - Within a partition, batch n+1 is never sent before batch n is settled
+ *    (`outbox.settle` resolved): a partition is held by at most one worker, and a
+ *    worker asks for the next batch only after settling the current one.
+ *  - At most `concurrency` partitions have a request in flight. Ready partitions
+ *    wait in one FIFO; after each batch a partition goes to its tail, so a busy
+ *    partition cannot starve the others (round robin).
+ *  - A retry resends the SAME sealed batch (same id, same bytes). Halves of a
+ *    split go out in order; a 207's replacement batch goes out next.
+ *  - Waiting (linger, backoff, auth pause) holds no concurrency slot.
+ *  - Nothing is removed from the buffer except through `settle`; stopping
+ *    mid-request leaves the batch sealed, resent after a restart.
+ *
+ * Idle partitions are woken by `outbox.onAppend`, not by polling.
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { BatchLimits, Outbox, SealedBatch } from '../buffer/types.js';
+import type { UplinkConfig } from '../config/schema.js';
+import { describeError, isPlantgateError, type ErrorCode } from '../errors.js';
+import { classify, partialOutcome, type Verdict } from './classify.js';
+import { createHttpSink, type HttpSink } from './http-sink.js';
+import { retryDelay, retryPolicy } from './retry-policy.js';
+import type { Uplink, UplinkAlarm, UplinkCounters, UplinkError, UplinkEvents, UplinkListener, UplinkState, UplinkStatus } from './types.js';
+
+export type * from './types.js';
+
+interface Partition {
+  name: string;
+  /** idle: nothing to do; queued: in the ready FIFO; sending: a worker holds it; waiting: a timer will queue it. */
+  state: 'idle' | 'queued' | 'sending' | 'waiting';
+  timer?: NodeJS.Timeout;
+  /** Waiting for a batch to fill (lingerMs), as opposed to backing off. */
+  lingering: boolean;
+  /** A batch that must go next: the one being retried, a split's first half, a 207 replacement. */
+  current?: SealedBatch;
+  /** More sealed batches may exist (a split's second half, a restart): don't linger. */
+  sealedAhead: boolean;
+  /** The last batch sealed was full: more unsent events are likely, don't linger. */
+  lastBatchFull: boolean;
+  /** onAppend fired since the last batch was sealed. */
+  appended: boolean;
+  /** Failed attempts in a row for the current batch. */
+  attempts: number;
+  inFlight?: { batchId: string; events: number; attempts: number; since: string };
+  nextRetryAt?: number;
+  lastError?: UplinkError;
+  /** When the oldest unsent event arrived (approximately), for lingerMs. */
+  pendingSince?: number;
+}
+
+export interface UplinkOptions {
+  config: UplinkConfig;
+  outbox: Outbox;
+  logger: Logger;
+  /** Injected for tests; default: an undici sink built from config. */
+  sink?: HttpSink;
+}
+
+export function createUplink(opts: UplinkOptions): Uplink {
+  const { config, outbox } = opts;
+  const log = opts.logger.child({ component: 'uplink' });
+  const policy = retryPolicy(config.retry);
+  const limits: BatchLimits = { maxEvents: config.maxBatchEvents, maxBytes: config.maxBatchBytes };
+  const emitter = new EventEmitter();
+  const counters: UplinkCounters = { requests: 0, batchesDelivered: 0, eventsDelivered: 0, eventsRejected: 0, retries: 0, splits: 0 };
+  const parts = new Map<string, Partition>();
+  const ready: Partition[] = [];
+  const works = new Set<Promise<void>>();
+  const stopAc = new AbortController();
+
+  let state: UplinkState = config.enabled ? 'stopped' : 'disabled';
+  let started = false;
+  let running = false;
+  let paused = false;
+  let alarm: UplinkAlarm | undefined;
+  let authTimer: NodeJS.Timeout | undefined;
+  let lastSuccessAt: string | undefined;
+  let lastError: UplinkError | undefined;
+  let unsubscribe: (() => void) | undefined;
+  let sink: HttpSink | undefined = opts.sink;
+
+  function setState(next: UplinkState, why: string, level: 'info' | 'warn' | 'error' = 'info', extra: Record<string, unknown> = {}): void {
+    if (state === next) return;
+    state = next;
+    log[level]({ state: next, ...extra }, `uplink ${next}: ${why}`);
+    emitter.emit('state', next);
+  }
+
+  function partition(name: string): Partition {
+    let p = parts.get(name);
+    if (!p) {
+      p = { name, state: 'idle', lingering: false, sealedAhead: false, lastBatchFull: false, appended: false, attempts: 0 };
+      parts.set(name, p);
+    }
+    return p;
+  }
+
+  function clearTimer(p: Partition): void {
+    if (p.timer) clearTimeout(p.timer);
+    p.timer = undefined;
+    p.lingering = false;
+  }
+
+  function enqueue(p: Partition): void {
+    if (!running || p.state === 'queued' || p.state === 'sending') return;
+    clearTimer(p);
+    p.nextRetryAt = undefined;
+    p.state = 'queued';
+    ready.push(p);
+    pump();
+  }
+
+  function wait(p: Partition, ms: number, lingering: boolean): void {
+    clearTimer(p);
+    p.state = 'waiting';
+    p.lingering = lingering;
+    p.timer = setTimeout(() => {
+      p.timer = undefined;
+      enqueue(p);
+    }, ms);
+  }
+
+  /**
+   * After a worker released the partition (or it woke up): send now, linger, or go
+   * idle. Decided from flags, not outbox.unsentCount(): counting a large backlog
+   * per batch would cost more than sending it.
+   */
+  function schedule(p: Partition): void {
+    p.state = 'idle';
+    if (!running) return;
+    if (p.current || p.sealedAhead || p.lastBatchFull) return enqueue(p);
+    if (!p.appended) return;
+    if (config.lingerMs === 0) return enqueue(p);
+    const now = Date.now();
+    const left = (p.pendingSince ?? now) + config.lingerMs - now;
+    if (left <= 0) enqueue(p);
+    else wait(p, left, true);
+  }
+
+  function onAppend(name: string): void {
+    const p = partition(name);
+    p.appended = true;
+    if (p.pendingSince === undefined) p.pendingSince = Date.now();
+    if (p.state === 'idle') schedule(p);
+    // A lingering partition holds less than a batch, so this count stays small.
+    else if (p.state === 'waiting' && p.lingering && outbox.unsentCount(name) >= config.maxBatchEvents) enqueue(p);
+  }
+
+  function pump(): void {
+    while (running && !paused && works.size < config.concurrency && ready.length > 0) {
+      const p = ready.shift()!;
+      p.state = 'sending';
+      const w: Promise<void> = work(p).finally(() => {
+        works.delete(w);
+        if (p.state === 'sending') schedule(p);
+        pump();
+      });
+      works.add(w);
+    }
+  }
+
+  /** One batch of one partition: send, classify, settle or arrange the retry. */
+  async function work(p: Partition): Promise<void> {
+    try {
+      let batch = p.current;
+      if (!batch) {
+        // Events appended from here on are not in this batch; they wake the next one.
+        p.appended = false;
+        p.pendingSince = undefined;
+        batch = await outbox.nextBatch(p.name, limits);
+        p.sealedAhead = false;
+        if (!batch) {
+          p.lastBatchFull = false;
+          return;
+        }
+        p.lastBatchFull = batch.seqs.length >= limits.maxEvents || batch.bytes >= limits.maxBytes / 2;
+        p.current = batch;
+      }
+      if (!running) return;
+      const body = outbox.body(batch);
+      p.inFlight = { batchId: batch.id, events: batch.seqs.length, attempts: p.attempts + 1, since: new Date().toISOString() };
+      counters.requests++;
+      const result = await sink!.send(body, batch.id, stopAc.signal);
+      p.inFlight = undefined;
+      if (result.kind === 'error' && result.aborted) return; // shutting down: the batch stays sealed
+      await apply(p, batch, classify(result, batch.seqs.length));
+    } catch (err) {
+      p.inFlight = undefined;
+      if (!running) return;
+      // The buffer failed (commit error, closed): back off like a transient error.
+      const code: ErrorCode = isPlantgateError(err) ? err.code : 'PG_ERR_UPLINK_TRANSIENT';
+      backoff(p, p.current?.id ?? '-', { code, reason: `buffer operation failed: ${describeError(err)}` });
+    }
+  }
+
+  async function apply(p: Partition, batch: SealedBatch, v: Verdict): Promise<void> {
+    const n = batch.seqs.length;
+    switch (v.outcome) {
+      case 'delivered': {
+        await outbox.settle(batch, { delivered: batch.seqs, rejected: [], retry: [] });
+        delivered(p, batch, n, v.status);
+        if (v.alreadySeen) log.debug({ partition: p.name, batchId: batch.id }, 'ERP had already accepted this batch (409)');
+        return;
+      }
+      case 'partial': {
+        const outcome = partialOutcome(batch, outbox.events(batch), v.results);
+        const replacement = await outbox.settle(batch, outcome);
+        p.current = replacement;
+        rejectedEvents(p, outcome.rejected);
+        counters.eventsDelivered += outcome.delivered.length;
+        if (outcome.delivered.length > 0) lastSuccessAt = new Date().toISOString();
+        if (replacement) {
+          backoff(p, replacement.id, { code: 'PG_ERR_UPLINK_TRANSIENT', status: 207, reason: `ERP asked to retry ${outcome.retry.length} event(s) of batch ${batch.id}` });
+        } else {
+          counters.batchesDelivered++;
+          recovered(p);
+        }
+        return;
+      }
+      case 'rejected':
+        if (v.action === 'split') return split(p, batch, v.status);
+        await outbox.settle(batch, { delivered: [], rejected: batch.seqs.map((seq) => ({ seq, code: v.code, reason: v.reason })), retry: [] });
+        p.current = undefined;
+        rejectedEvents(p, batch.seqs.map((seq) => ({ seq, code: v.code, reason: v.reason })));
+        recovered(p);
+        return;
+      case 'retry':
+        if (v.action === 'split') return split(p, batch, v.status ?? 413);
+        if (v.action === 'auth-pause') return authPause(p, batch, v.reason, v.status);
+        backoff(p, batch.id, { code: v.code, reason: v.reason, ...(v.status !== undefined ? { status: v.status } : {}), ...(v.retryAfterMs !== undefined ? { retryAfterMs: v.retryAfterMs } : {}) });
+        return;
+    }
+  }
+
+  function delivered(p: Partition, batch: SealedBatch, n: number, status: number): void {
+    p.current = undefined;
+    counters.batchesDelivered++;
+    counters.eventsDelivered += n;
+    lastSuccessAt = new Date().toISOString();
+    recovered(p);
+    if (emitter.listenerCount('delivered') > 0) emitter.emit('delivered', { partition: p.name, batchId: batch.id, events: n, status });
+  }
+
+  function recovered(p: Partition): void {
+    if (p.attempts > 0) log.info({ partition: p.name, attempts: p.attempts }, 'partition delivering again');
+    p.attempts = 0;
+    p.lastError = undefined;
+    // A request sent before the pause may still succeed; the alarm stays until the pause ends.
+    if (alarm && !paused) {
+      log.info({ code: alarm.code }, 'uplink alarm cleared: the ERP accepts requests again');
+      alarm = undefined;
+      emitter.emit('alarm', undefined);
+    }
+  }
+
+  function rejectedEvents(p: Partition, list: { seq: number; code: string; reason: string }[]): void {
+    counters.eventsRejected += list.length;
+    for (const r of list) {
+      log.warn({ code: r.code, partition: p.name, seq: r.seq, reason: r.reason }, 'ERP rejected an event; moved to the dead letters');
+      emitter.emit('rejected', { partition: p.name, ...r });
+    }
+  }
+
+  async function split(p: Partition, batch: SealedBatch, status: number): Promise<void> {
+    const [first] = await outbox.split(batch);
+    counters.splits++;
+    p.current = first;
+    p.sealedAhead = true;
+    log.debug({ partition: p.name, batchId: batch.id, status, events: batch.seqs.length }, 'split batch to isolate the refused part');
+  }
+
+  function noteError(p: Partition, code: string, message: string, status?: number): UplinkError {
+    const e: UplinkError = { code, message, at: new Date().toISOString(), ...(status !== undefined ? { status } : {}) };
+    p.lastError = e;
+    lastError = e;
+    return e;
+  }
+
+  function backoff(p: Partition, batchId: string, e: { code: ErrorCode; reason: string; status?: number; retryAfterMs?: number }): void {
+    noteError(p, e.code, e.reason, e.status);
+    const delayMs = retryDelay(policy, p.attempts, e.retryAfterMs);
+    p.attempts++;
+    counters.retries++;
+    // The first failure of a streak is worth a warning; the rest would flood the journal.
+    const level = p.attempts === 1 ? 'warn' : 'debug';
+    log[level]({ code: e.code, partition: p.name, batchId, status: e.status, attempts: p.attempts, delayMs }, `delivery failed, retrying: ${e.reason}`);
+    emitter.emit('retry', { partition: p.name, batchId, attempts: p.attempts, delayMs, code: e.code, message: e.reason, ...(e.status !== undefined ? { status: e.status } : {}) });
+    if (!running) return;
+    p.nextRetryAt = Date.now() + delayMs;
+    wait(p, delayMs, false);
+  }
+
+  function authPause(p: Partition, batch: SealedBatch, reason: string, status?: number): void {
+    noteError(p, 'PG_ERR_UPLINK_AUTH', reason, status);
+    p.attempts++;
+    counters.retries++;
+    if (!running) return;
+    // Retried first when the pause ends; the batch stays the same.
+    p.state = 'queued';
+    ready.unshift(p);
+    if (paused) return;
+    paused = true;
+    const since = new Date().toISOString();
+    if (!alarm) {
+      alarm = { code: 'PG_ERR_UPLINK_AUTH', message: `${reason}; check uplink.bearerToken / uplink.tls; data is kept`, since };
+      emitter.emit('alarm', alarm);
+    }
+    p.nextRetryAt = Date.now() + policy.authRetryMs;
+    authTimer = setTimeout(() => unpause('retrying after authRetryMs'), policy.authRetryMs);
+    setState('paused', `ERP refused the credentials; retrying in ${policy.authRetryMs} ms or on resume`, 'error', { code: 'PG_ERR_UPLINK_AUTH', partition: p.name, batchId: batch.id, status });
+  }
+
+  function unpause(why: string): void {
+    if (authTimer) clearTimeout(authTimer);
+    authTimer = undefined;
+    if (!paused) return;
+    paused = false;
+    for (const p of parts.values()) if (p.state === 'queued') p.nextRetryAt = undefined;
+    setState('running', why);
+    pump();
+  }
+
+  return {
+    start() {
+      if (!config.enabled || started) return;
+      started = true;
+      sink ??= createHttpSink(config);
+      running = true;
+      unsubscribe = outbox.onAppend(onAppend);
+      setState('running', `sending to ${new URL(config.url).origin}`, 'info', { concurrency: config.concurrency, maxBatchEvents: config.maxBatchEvents, lingerMs: config.lingerMs });
+      // Sealed batches left by the last run go first, without lingering.
+      for (const name of outbox.partitions()) {
+        const p = partition(name);
+        p.sealedAhead = true;
+        enqueue(p);
+      }
+    },
+
+    async stop(deadlineMs) {
+      if (!running) {
+        if (state !== 'disabled') setState('stopped', 'stop requested');
+        return;
+      }
+      running = false;
+      unsubscribe?.();
+      if (authTimer) clearTimeout(authTimer);
+      for (const p of parts.values()) clearTimer(p);
+      ready.length = 0;
+      if (works.size > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        const expired = new Promise<boolean>((r) => (timer = setTimeout(() => r(true), deadlineMs)));
+        const done = Promise.all([...works]).then(() => false);
+        if (await Promise.race([done, expired])) {
+          log.warn({ inFlight: works.size, deadlineMs }, 'aborting requests still in flight; their batches stay sealed and are resent on restart');
+          stopAc.abort();
+          await done;
+        }
+        clearTimeout(timer);
+      }
+      await sink?.destroy().catch(() => undefined);
+      for (const p of parts.values()) p.state = 'idle';
+      setState('stopped', 'stop requested');
+    },
+
+    resume() {
+      if (paused) unpause('resumed by operator');
+    },
+
+    status(): UplinkStatus {
+      const names = new Set<string>(parts.keys());
+      if (running || started) for (const n of outbox.partitions()) names.add(n);
+      const partitions = [...names].sort().map((name) => {
+        const p = parts.get(name);
+        return {
+          partition: name,
+          unsent: outbox.unsentCount(name),
+          ...(p?.inFlight ? { inFlight: { ...p.inFlight } } : {}),
+          ...(p?.nextRetryAt !== undefined ? { nextRetryAt: new Date(p.nextRetryAt).toISOString() } : {}),
+          ...(p?.lastError ? { lastError: { ...p.lastError } } : {}),
+        };
+      });
+      return {
+        state,
+        ...(alarm ? { alarm: { ...alarm } } : {}),
+        ...(lastSuccessAt ? { lastSuccessAt } : {}),
+        ...(lastError ? { lastError: { ...lastError } } : {}),
+        counters: { ...counters },
+        partitions,
+      };
+    },
+
+    on<K extends keyof UplinkEvents>(event: K, listener: UplinkListener<K>) {
+      emitter.on(event, listener as (...args: unknown[]) => void);
+      return this;
+    },
+
+    off<K extends keyof UplinkEvents>(event: K, listener: UplinkListener<K>) {
+      emitter.off(event, listener as (...args: unknown[]) => void);
+      return this;
+    },
+  };
+}
