@@ -5,6 +5,8 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { Source, SourceContext } from './source.js';
 import { MqttBrokerConfig } from './mqtt-broker/config.js';
+import { FiledropConfig } from './filedrop/config.js';
+import { OpcuaConfig } from './opcua/config.js';
 
 export interface SourceModule<C> {
   createSource(config: C, ctx: SourceContext): Source;
@@ -16,6 +18,8 @@ function kind<S extends TSchema>(schema: S, load: () => Promise<SourceModule<Sta
 
 export const sourceKinds = {
   mqttBroker: kind(MqttBrokerConfig, () => import('./mqtt-broker/index.js')),
+  filedrop: kind(FiledropConfig, () => import('./filedrop/index.js')),
+  opcua: kind(OpcuaConfig, () => import('./opcua/index.js')),
 };
 
 export type SourceKindName = keyof typeof sourceKinds;

@@ -1,0 +1,161 @@
+/**
+ * Monitored items → one Event per data change, committed in batches.
+ *
+ * Changes arrive in bursts (one publish response carries many); they are queued
+ * and committed by a single flusher, so at most one commit is in flight and order
+ * is kept. While the buffer refuses, the queue holds up to maxPendingChanges; a
+ * change beyond that is counted as dropped and logged (OPC UA has no way to ask
+ * the server to hold data changes for us), never silently lost.
+ */
+import {
+  ClientMonitoredItemGroup,
+  DataChangeFilter,
+  DataChangeTrigger,
+  DeadbandType,
+  TimestampsToReturn,
+  AttributeIds,
+  type ClientSubscription,
+  type DataValue,
+} from 'node-opcua';
+import type { Logger } from 'pino';
+import type { CommitItem, IngestSink } from '../source.js';
+import type { OpcuaConfigType, OpcuaItemConfig } from './config.js';
+import { observationKey, render, stableId, valueData, type TemplateContext } from './event-build.js';
+import { commitUntilAccepted } from './retry.js';
+
+export interface DataChangeCounters {
+  changes: number;
+  committed: number;
+  duplicates: number;
+  badQuality: number;
+  dropped: number;
+  refusals: number;
+}
+
+const MAX_BATCH = 5000;
+
+export class DataChangeIngest {
+  readonly counters: DataChangeCounters = { changes: 0, committed: 0, duplicates: 0, badQuality: 0, dropped: 0, refusals: 0 };
+  private queue: CommitItem[] = [];
+  private flushing?: Promise<void>;
+  private stopping = false;
+  private groups: ClientMonitoredItemGroup[] = [];
+
+  constructor(
+    private readonly cfg: OpcuaConfigType,
+    private readonly sink: IngestSink,
+    private readonly tpl: TemplateContext,
+    private readonly serverKey: string,
+    private readonly logger: Logger,
+    private readonly onRefused: (err: unknown) => void,
+  ) {}
+
+  /** Creates the monitored items on a fresh subscription; items with equal parameters share one group. */
+  async attach(subscription: ClientSubscription, resolved: { item: OpcuaItemConfig; nodeId: string }[]): Promise<void> {
+    this.groups = [];
+    const byParams = new Map<string, { item: OpcuaItemConfig; nodeId: string }[]>();
+    for (const r of resolved) {
+      const key = JSON.stringify([r.item.samplingIntervalMs, r.item.queueSize, r.item.deadband ?? null]);
+      byParams.set(key, [...(byParams.get(key) ?? []), r]);
+    }
+    for (const members of byParams.values()) {
+      const first = members[0]!.item;
+      const group = ClientMonitoredItemGroup.create(
+        subscription,
+        members.map((m) => ({ nodeId: m.nodeId, attributeId: AttributeIds.Value })),
+        {
+          samplingInterval: first.samplingIntervalMs,
+          queueSize: first.queueSize,
+          discardOldest: true,
+          ...(first.deadband
+            ? {
+                filter: new DataChangeFilter({
+                  trigger: DataChangeTrigger.StatusValue,
+                  deadbandType: first.deadband.type === 'percent' ? DeadbandType.Percent : DeadbandType.Absolute,
+                  deadbandValue: first.deadband.value,
+                }),
+              }
+            : {}),
+        },
+        TimestampsToReturn.Both,
+      );
+      group.on('changed', (_mi, dv, index) => {
+        const m = members[index];
+        if (m) this.onChange(m.item, m.nodeId, dv);
+      });
+      group.on('err', (message) => this.logger.warn({ message }, 'OPC UA monitored item group error'));
+      await new Promise<void>((resolve, reject) => {
+        group.once('initialized', () => resolve());
+        group.once('terminated', (err) => reject(err ?? new Error('monitored item group terminated')));
+      });
+      this.groups.push(group);
+    }
+  }
+
+  /** Forgets the items of a lost session (they died with it). */
+  detach(): void {
+    for (const g of this.groups) g.removeAllListeners();
+    this.groups = [];
+  }
+
+  private onChange(item: OpcuaItemConfig, nodeId: string, dv: DataValue): void {
+    if (this.stopping) return;
+    this.counters.changes++;
+    if (this.queue.length >= this.cfg.maxPendingChanges) {
+      this.counters.dropped++;
+      if (this.counters.dropped % 1000 === 1) {
+        this.logger.warn({ dropped: this.counters.dropped, pending: this.queue.length }, 'buffer refuses commits and the OPC UA change queue is full: data changes are dropped (counted)');
+      }
+      return;
+    }
+    const data = { ...valueData(dv), nodeId, ...(item.name ? { name: item.name } : {}) };
+    if (data.quality !== 'good') this.counters.badQuality++;
+    const key = observationKey(dv);
+    const scope = { ...data, name: item.name ?? nodeId };
+    this.queue.push({
+      draft: {
+        ...(key ? { id: stableId(this.serverKey, nodeId, key) } : {}),
+        type: item.type,
+        time: data.sourceTimestamp ?? data.serverTimestamp ?? new Date().toISOString(),
+        ...(item.subject ? { subject: render(item.subject, scope, this.tpl) } : {}),
+        partitionkey: render(this.cfg.partitionKey, scope, this.tpl),
+        data,
+      },
+    });
+    if (!this.flushing) this.flushing = this.flush().finally(() => (this.flushing = undefined));
+  }
+
+  private async flush(): Promise<void> {
+    // Let the rest of the publish response's notifications join this batch.
+    await new Promise((r) => setImmediate(r));
+    while (this.queue.length > 0 && !this.stopping) {
+      const batch = this.queue.slice(0, MAX_BATCH);
+      const outcomes = await commitUntilAccepted(this.sink, batch, {
+        stopped: () => this.stopping,
+        maxDelayMs: this.cfg.commitRetryMaxDelayMs,
+        onRefused: (err) => {
+          this.counters.refusals++;
+          this.onRefused(err);
+        },
+      });
+      if (!outcomes) return;
+      this.queue.splice(0, batch.length);
+      for (const o of outcomes) {
+        if (o.duplicate) this.counters.duplicates++;
+        else this.counters.committed++;
+      }
+    }
+  }
+
+  pending(): number {
+    return this.queue.length;
+  }
+
+  /** Stops intake; waits for the commit in flight. Queued, uncommitted changes are abandoned (the server re-sends current values on the next session). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.detach();
+    await this.flushing;
+    this.queue = [];
+  }
+}
