@@ -1,0 +1,89 @@
+/**
+ * SignAndEncrypt / Basic256Sha256 with certificates in temp PKIs: an unknown server
+ * certificate is rejected with a clear message until an operator trusts it.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { convertPEMtoDER, exploreCertificate } from 'node-opcua-crypto';
+import { opcuaTrust, type CliOutput } from '../../../src/cli/opcua-trust.js';
+import { parseConfig } from '../../../src/config/load.js';
+import { createSource } from '../../../src/protocols/opcua/index.js';
+import { pkiRoot } from '../../../src/protocols/opcua/pki.js';
+import { waitFor } from '../../helpers/net.js';
+import { contractBuffer } from '../../helpers/source-contract.js';
+import { tempDir } from '../../helpers/tmp.js';
+import { RecordingSink, context, opcuaConfig, startSim } from './helpers.js';
+
+const HOME_PKI = join(homedir(), '.config', 'node-opcua-default-nodejs');
+
+test('SignAndEncrypt/Basic256Sha256: unknown server certificate rejected until trusted with `plantgate opcua trust`, then the session opens', async (t) => {
+  const homeBefore = existsSync(HOME_PKI);
+  const sim = await startSim(t);
+  const dataDir = tempDir(t);
+  const buffer = await contractBuffer(t, dataDir);
+  const sink = new RecordingSink(buffer.sinkFor('plc1'));
+  const cfg = opcuaConfig({
+    endpointUrl: sim.endpointUrl,
+    securityMode: 'SignAndEncrypt',
+    securityPolicy: 'Basic256Sha256',
+    reconnectMinDelayMs: 200,
+    reconnectMaxDelayMs: 400,
+    publishingIntervalMs: 50,
+    items: [{ nodeId: sim.id('Machine.PartCount'), name: 'partCount', samplingIntervalMs: 50 }],
+  });
+  const source = createSource(cfg, context(sink, dataDir));
+  t.after(() => source.stop());
+  await source.start();
+
+  let st = source.status();
+  assert.equal(st.state, 'degraded');
+  assert.equal(st.lastError?.code, 'PG_ERR_OPCUA_CERT_UNTRUSTED');
+  const thumbprint = /thumbprint ([0-9a-f]{40})/.exec(st.lastError!.message)?.[1];
+  assert.ok(thumbprint, `the message names the thumbprint: ${st.lastError!.message}`);
+  assert.match(st.lastError!.message, /plantgate opcua trust [0-9a-f]{40}/);
+  assert.match(st.lastError!.message, /subject .*NodeOPCUA/);
+
+  // Still refused a while later: never trusted by default.
+  await new Promise((r) => setTimeout(r, 600));
+  assert.equal(sink.committed.length, 0);
+
+  // Our own certificate: created on first start, under the data dir, with the ApplicationUri we announce.
+  const own = readFileSync(join(pkiRoot(dataDir), 'own', 'certs', 'client_certificate.pem'), 'latin1');
+  const uri = exploreCertificate(convertPEMtoDER(own)).tbsCertificate.extensions?.subjectAltName?.uniformResourceIdentifier?.[0];
+  assert.match(String(uri), /^urn:.*:plantgate:test-gw$/);
+
+  const lines: string[] = [];
+  const io: CliOutput = { out: (l) => lines.push(l), err: (l) => lines.push(l) };
+  const { config } = parseConfig(`gateway:\n  dataDir: ${JSON.stringify(dataDir)}\n`);
+  assert.equal(await opcuaTrust(['list'], config, io), 0);
+  assert.ok(lines.some((l) => l.startsWith('rejected') && l.includes(thumbprint)), lines.join('\n'));
+  assert.equal(await opcuaTrust(['trust', 'deadbeefdead'], config, io), 1);
+  assert.equal(await opcuaTrust(['trust', thumbprint], config, io), 0);
+  assert.ok(existsSync(join(pkiRoot(dataDir), 'trusted', 'certs')));
+
+  await waitFor(() => sink.committed.length >= 2, 'data changes over the encrypted session once trusted', 15_000);
+  st = source.status();
+  assert.equal(st.state, 'running');
+  const details = st.details as { servers: { securityMode: string; securityPolicy: string }[] };
+  assert.equal(details.servers[0]!.securityMode, 'SignAndEncrypt');
+  assert.equal(existsSync(HOME_PKI), homeBefore, 'nothing written to the home directory');
+});
+
+test('security None opens without any certificate exchange and reports usage errors of the CLI', async (t) => {
+  const sim = await startSim(t);
+  const dataDir = tempDir(t);
+  const buffer = await contractBuffer(t, dataDir);
+  const sink = new RecordingSink(buffer.sinkFor('plc1'));
+  const source = createSource(opcuaConfig({ endpointUrl: sim.endpointUrl, items: [{ nodeId: sim.id('Machine.State') }] }), context(sink, dataDir));
+  t.after(() => source.stop());
+  await source.start();
+  assert.equal(source.status().state, 'running');
+  await waitFor(() => sink.committed.length >= 1, 'a data change', 10_000);
+  const lines: string[] = [];
+  const { config } = parseConfig(`gateway:\n  dataDir: ${JSON.stringify(dataDir)}\n`);
+  assert.equal(await opcuaTrust(['bogus'], config, { out: (l) => lines.push(l), err: (l) => lines.push(l) }), 2);
+  assert.match(lines.join('\n'), /PG_ERR_CLI_USAGE: usage: plantgate opcua list/);
+});
