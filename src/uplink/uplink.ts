@@ -172,8 +172,9 @@ export function createUplink(opts: UplinkOptions): Uplink {
         p.appended = false;
         p.pendingSince = undefined;
         batch = await outbox.nextBatch(p.name, limits);
-        p.sealedAhead = false;
         if (!batch) {
+          // Only an empty answer proves no sealed batch is left (a split leaves several).
+          p.sealedAhead = false;
           p.lastBatchFull = false;
           return;
         }

@@ -83,7 +83,7 @@ export async function world(t: TestContext, overrides: Overrides = {}, o: { star
       }
     },
     async accepted(n, timeoutMs = 10_000) {
-      await waitFor(() => erp.report().accepted >= n, `the ERP to accept ${n} events (has ${erp.report().accepted})`, timeoutMs);
+      await waitFor(() => erp.report().accepted >= n, `the ERP to accept ${n} events`, timeoutMs);
     },
   };
 }
