@@ -1,0 +1,129 @@
+/** When a file is read, what happens to bad files, duplicates, slow writers and a full buffer. */
+import assert from 'node:assert/strict';
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { GatedSink } from '../../helpers/source-contract.js';
+import { waitFor } from '../../helpers/net.js';
+import { KEEP_DRAFTS_MAX } from '../../../src/protocols/filedrop/ingest.js';
+import { data, openInbox, readReport } from './harness.js';
+
+const receipts = {
+  format: { kind: 'csv' as const },
+  mapping: {
+    type: 'goods.receipt',
+    fields: { receipt: 'ReceiptNo', sscc: 'SSCC', item: 'Item', quantity: { from: 'Qty', as: 'number' as const, required: true }, at: { from: 'ReceivedAt', as: 'date' as const } },
+    subjectField: 'receipt',
+    timeField: 'at',
+  },
+};
+
+describe('filedrop pickup', () => {
+  it('rejects a file with one bad record whole (default), with a report a technician can act on', async (t) => {
+    const inbox = await openInbox(t, receipts);
+    inbox.drop('receipts-bad-qty.csv');
+    await inbox.waitSettled(1);
+    assert.equal(inbox.buffer.stats().pendingEvents, 0, 'nothing of a rejected file reaches the buffer');
+    assert.deepEqual(inbox.errors(), ['receipts-bad-qty.csv', 'receipts-bad-qty.csv.error.json']);
+    assert.deepEqual(inbox.archived(), []);
+    const report = readReport(inbox, 'receipts-bad-qty.csv');
+    assert.equal(report['outcome'], 'rejected');
+    assert.match(String(report['summary']), /1 of 3 record\(s\) are bad.*none of the file was sent/);
+    assert.deepEqual(report['problems'], [
+      { position: 2, line: 3, column: 'Qty', reason: "'Qty' = \"ten\" is not a number (decimal separator '.')", raw: 'R-2,000000000000000028,MAT-2,ten,2024-03-04T06:01:00Z' },
+    ]);
+    const st = inbox.source.status();
+    assert.equal(st.counters['filesRejected'], 1);
+    assert.equal(st.lastError?.code, 'PG_ERR_FILE_PARSE');
+  });
+
+  it('acceptGood commits the good records, archives the file and reports the bad ones', async (t) => {
+    const inbox = await openInbox(t, { ...receipts, badRecords: 'acceptGood' });
+    inbox.drop('receipts-bad-qty.csv');
+    await inbox.waitSettled(1);
+    const events = await inbox.events();
+    assert.deepEqual(events.map((e) => e['subject']), ['R-1', 'R-3']);
+    assert.deepEqual(events.map((e) => (data(e)['file'] as { record: number }).record), [1, 3]);
+    assert.equal(inbox.archived().length, 1);
+    assert.deepEqual(inbox.errors(), ['receipts-bad-qty.csv.error.json']);
+    const report = readReport(inbox, 'receipts-bad-qty.csv');
+    assert.equal(report['outcome'], 'partial');
+    assert.deepEqual(report['records'], { total: 3, bad: 1, committed: 2 });
+  });
+
+  it('a broken CSV (unclosed quote) goes to error/ with the line', async (t) => {
+    const inbox = await openInbox(t, receipts);
+    inbox.drop('cut.csv', 'ReceiptNo,SSCC,Item,Qty,ReceivedAt\nR-1,"0001,MAT,1,2024-03-04T06:00:00Z\n');
+    await inbox.waitSettled(1);
+    const p = (readReport(inbox, 'cut.csv')['problems'] as Record<string, unknown>[])[0]!;
+    assert.match(String(p['reason']), /quoted field is never closed/);
+    assert.equal(typeof p['line'], 'number');
+  });
+
+  it('does not read a file that is still growing (quiet period)', async (t) => {
+    const inbox = await openInbox(t, { ...receipts, completion: { mode: 'quiet', quietMs: 400 } });
+    const path = join(inbox.dir, 'slow.csv');
+    writeFileSync(path, 'ReceiptNo,SSCC,Item,Qty,ReceivedAt\n');
+    for (let i = 1; i <= 8; i++) {
+      await new Promise((r) => setTimeout(r, 120));
+      appendFileSync(path, `R-${i},00000000000000000${i},MAT-${i},${i},2024-03-04T06:0${i}:00Z\n`);
+      assert.equal(inbox.source.status().counters['filesArchived'], 0, `read while still being written (after ${i} lines)`);
+    }
+    await inbox.waitSettled(1);
+    assert.equal(inbox.buffer.stats().pendingEvents, 8, 'all 8 lines, none lost to an early read');
+  });
+
+  it('marker mode waits for <name>.done and removes the marker afterwards', async (t) => {
+    const inbox = await openInbox(t, { ...receipts, completion: { mode: 'marker' } });
+    inbox.drop('m.csv', 'ReceiptNo,SSCC,Item,Qty,ReceivedAt\nR-1,001,MAT,1,2024-03-04T06:00:00Z\n');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(inbox.archived().length, 0, 'no marker, not read');
+    writeFileSync(join(inbox.dir, 'm.done'), '');
+    await inbox.waitSettled(1);
+    assert.equal(existsSync(join(inbox.dir, 'm.done')), false);
+    assert.equal(inbox.buffer.stats().pendingEvents, 1);
+  });
+
+  it('the same file dropped twice gives one set of events; new content under the same name is new', async (t) => {
+    const inbox = await openInbox(t, receipts);
+    const body = 'ReceiptNo,SSCC,Item,Qty,ReceivedAt\nR-1,001,MAT,1,2024-03-04T06:00:00Z\nR-2,002,MAT,2,2024-03-04T06:00:00Z\n';
+    inbox.drop('twice.csv', body);
+    await inbox.waitSettled(1);
+    inbox.drop('twice.csv', body);
+    await inbox.waitSettled(2);
+    assert.equal(inbox.buffer.stats().pendingEvents, 2);
+    assert.equal(inbox.source.status().counters['recordsDuplicate'], 2);
+    assert.equal(inbox.archived().length, 2, 'both copies archived (the second under a new name)');
+    inbox.drop('twice.csv', body.replace('R-2,002', 'R-2,003'));
+    await inbox.waitSettled(3);
+    assert.equal(inbox.buffer.stats().pendingEvents, 4);
+  });
+
+  it('a refused commit leaves the file in the inbox, reports it, and retries', async (t) => {
+    let gate: GatedSink | undefined;
+    const inbox = await openInbox(t, receipts, { sink: (s) => (gate = new GatedSink(s)) });
+    gate!.open = false;
+    inbox.drop('wait.csv', 'ReceiptNo,SSCC,Item,Qty,ReceivedAt\nR-1,001,MAT,1,2024-03-04T06:00:00Z\n');
+    await waitFor(() => inbox.source.status().counters['retries']! >= 2, 'two attempts');
+    const st = inbox.source.status();
+    assert.equal(st.state, 'degraded');
+    assert.equal(st.lastError?.code, 'PG_ERR_BUFFER_FULL');
+    assert.equal(st.counters['filesPending'], 1);
+    assert.ok(existsSync(join(inbox.dir, 'wait.csv')));
+    gate!.open = true;
+    await inbox.waitSettled(1);
+    assert.equal(inbox.source.status().counters['filesPending'], 0);
+    assert.equal(inbox.buffer.stats().pendingEvents, 1);
+  });
+
+  it(`commits a file larger than ${KEEP_DRAFTS_MAX} records in a second streaming pass`, async (t) => {
+    const inbox = await openInbox(t, { ...receipts, chunkRecords: 500 });
+    const n = KEEP_DRAFTS_MAX + 1500;
+    const lines = ['ReceiptNo,SSCC,Item,Qty,ReceivedAt'];
+    for (let i = 1; i <= n; i++) lines.push(`R-${i},${String(i).padStart(18, '0')},MAT-${i % 97},${i % 50},2024-03-04T06:00:00Z`);
+    inbox.drop('big.csv', lines.join('\n'));
+    await inbox.waitSettled(1);
+    assert.equal(inbox.buffer.stats().pendingEvents, n);
+    assert.equal(inbox.source.status().counters['recordsCommitted'], n);
+  });
+});
