@@ -50,6 +50,7 @@ export const OpcuaTriggerGroup = Type.Object(
           description: 'risingEdge: a boolean the PLC raises; counter: a number the PLC increments',
         }),
         samplingIntervalMs: Int(100, 0, 'How often the server samples the trigger'),
+        recheckIntervalMs: Int(1000, 50, 'Besides notifications, how often the trigger and handshake are read (safety net for a missed notification)'),
       },
       strict,
     ),

@@ -52,6 +52,7 @@ export class TriggerGroup {
   private dirty = false;
   private running?: Promise<void>;
   private failureWrittenFor?: string;
+  private recheck?: NodeJS.Timeout;
 
   constructor(
     private readonly group: OpcuaTriggerGroupConfig,
@@ -83,9 +84,16 @@ export class TriggerGroup {
       item.once('err', (message: string) => reject(new PlantgateError('PG_ERR_OPCUA_NODE', `trigger group ${this.group.name}: cannot monitor trigger ${nodes.trigger}: ${message}`)));
     });
     this.item = item;
+    // Safety net: a notification can be missed (a change within the first sampling
+    // interval of a new monitored item is not always reported, and a trigger that went
+    // true→false unseen looks unchanged). A cheap periodic look makes that a delay, not a stuck PLC.
+    clearInterval(this.recheck);
+    this.recheck = setInterval(() => this.kick(), this.group.trigger.recheckIntervalMs);
+    this.recheck.unref();
   }
 
   detach(): void {
+    clearInterval(this.recheck);
     this.item?.removeAllListeners();
     this.item = undefined;
     this.session = undefined;
