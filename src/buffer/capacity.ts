@@ -38,7 +38,7 @@ export class CapacityGuard {
     const c = this.config;
     const resume = this.full !== undefined ? RESUME_RATIO : 1;
     if (usage.events >= c.maxEvents * resume) {
-      this.full = `buffer holds ${usage.events} events (limit buffer.maxEvents = ${c.maxEvents}); waiting for the uplink to drain`;
+      this.full = eventsMessage(usage.events, c.maxEvents);
     } else if (usage.bytes >= c.maxBytes * resume) {
       this.full = `buffer holds ${usage.bytes} bytes (limit buffer.maxBytes = ${c.maxBytes}); waiting for the uplink to drain`;
     } else if (this.freeDiskBytes < c.minFreeDiskBytes / resume) {
@@ -49,7 +49,16 @@ export class CapacityGuard {
     return this.full;
   }
 
+  /** The refusal reason if `events` would exceed the event limit. */
+  eventLimit(events: number): string | undefined {
+    return events > this.config.maxEvents ? eventsMessage(events - 1, this.config.maxEvents) : undefined;
+  }
+
   get reason(): string | undefined {
     return this.full;
   }
+}
+
+function eventsMessage(events: number, max: number): string {
+  return `buffer holds ${events} events (limit buffer.maxEvents = ${max}); waiting for the uplink to drain`;
 }

@@ -77,6 +77,8 @@ export class BufferStore implements Outbox {
   private storeId = '';
   private lastSeq = 0;
   private pending = 0;
+  /** Events written but not yet flushed. */
+  private committing = 0;
   private storeBytes = 0;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
@@ -148,7 +150,8 @@ export class BufferStore implements Outbox {
 
   private async commit(source: string, items: CommitItem[]): Promise<CommitOutcome[]> {
     if (this.closed) throw new PlantgateError('PG_ERR_BUFFER_CLOSED', 'the buffer is closed (gateway shutting down); the source will resend');
-    const full = this.capacity.reason;
+    // The event limit is checked on every commit; bytes and disk by the timer (they move slowly).
+    const full = this.capacity.reason ?? this.capacity.eventLimit(this.pending + this.committing + items.length);
     if (full !== undefined && !items.every((i) => this.dropWhenFull.has(i.draft.type))) {
       this.counters.refused += items.length;
       throw new PlantgateError('PG_ERR_BUFFER_FULL', full);
@@ -192,14 +195,17 @@ export class BufferStore implements Outbox {
       outcomes.push({ id, sequence: seq, duplicate: false });
     }
     if (writes.length === 0) return outcomes;
+    this.committing += written.length;
     try {
       await Promise.all(writes);
     } catch (err) {
       this.counters.commitErrors++;
       for (const w of written) if (w.id !== undefined) this.dedupe.forgetPending(w.id);
       this.log.error({ code: 'PG_ERR_BUFFER_COMMIT', err: describeError(err), events: written.length }, 'commit failed; nothing acknowledged');
+      this.committing -= written.length;
       throw new PlantgateError('PG_ERR_BUFFER_COMMIT', `could not commit ${written.length} event(s) to ${this.opts.dataDir}: ${describeError(err)}. Check disk space and permissions; sources will resend.`, undefined, { cause: err });
     }
+    this.committing -= written.length;
     this.pending += written.length;
     this.counters.committed += written.length;
     for (const w of written) this.announce(w.partition);

@@ -1,0 +1,98 @@
+/**
+ * Topic mappings: which topic becomes which event type, and how a JSON payload
+ * becomes an EventDraft. A mapping's topic may name levels (`plant/{site}/{line}/#`);
+ * named levels match like `+` and are captured for the partition and subject templates.
+ */
+import type { EventDraft } from '../../model/event.js';
+import { getPath, renderTemplate, toIsoTime } from '../../model/template.js';
+import type { MqttMappingConfig } from './config.js';
+
+export interface CompiledMapping {
+  config: MqttMappingConfig;
+  /** The MQTT filter with named levels replaced by '+'. */
+  filter: string;
+  levels: string[];
+  /** Level index → capture name. */
+  names: Map<number, string>;
+}
+
+export function compileMapping(config: MqttMappingConfig): CompiledMapping {
+  const levels = config.topic.split('/');
+  const names = new Map<number, string>();
+  const filterLevels = levels.map((level, i) => {
+    const named = /^\{([A-Za-z0-9_]+)\}$/.exec(level);
+    if (named) {
+      names.set(i, named[1]!);
+      return '+';
+    }
+    return level;
+  });
+  return { config, filter: filterLevels.join('/'), levels: filterLevels, names };
+}
+
+/** MQTT topic filter match ([MQTT-4.7]); returns the named captures, or undefined. */
+export function matchFilter(filterLevels: string[], names: Map<number, string>, topic: string): Record<string, string> | undefined {
+  const parts = topic.split('/');
+  const captures: Record<string, string> = {};
+  for (let i = 0; i < filterLevels.length; i++) {
+    const f = filterLevels[i]!;
+    if (f === '#') return captures;
+    const part = parts[i];
+    if (part === undefined) return undefined;
+    if (f === '+') {
+      const name = names.get(i);
+      if (name !== undefined) captures[name] = part;
+    } else if (f !== part) {
+      return undefined;
+    }
+  }
+  return parts.length === filterLevels.length ? captures : undefined;
+}
+
+export function filterMatches(filter: string, topic: string): boolean {
+  // [MQTT-4.7.2-1] wildcard filters do not match topics starting with '$'.
+  if (topic.startsWith('$') && (filter.startsWith('+') || filter.startsWith('#'))) return false;
+  return matchFilter(filter.split('/'), new Map(), topic) !== undefined;
+}
+
+export class MappingError extends Error {}
+
+export interface MappingContext {
+  site: string;
+  receivedAt: Date;
+}
+
+/** Builds the draft for a payload on a mapped topic; throws MappingError with a technician's reason. */
+export function buildDraft(m: CompiledMapping, captures: Record<string, string>, payload: Record<string, unknown>, ctx: MappingContext): EventDraft {
+  const c = m.config;
+  const scope = { captures, payload, context: { site: ctx.site } };
+
+  let time = ctx.receivedAt.toISOString();
+  if (c.timeField !== undefined) {
+    const raw = getPath(payload, c.timeField);
+    if (raw !== undefined && raw !== null) {
+      const iso = toIsoTime(raw);
+      if (iso === undefined) throw new MappingError(`field '${c.timeField}' is ${JSON.stringify(raw)}, not a timestamp (ISO 8601 or epoch milliseconds)`);
+      time = iso;
+    }
+  }
+
+  const partition = renderTemplate(c.partitionKey, scope);
+  // A partition name that a topic or payload does not supply falls back to '-' so the event is kept in a stable scope.
+  const partitionkey = partition.missing.length > 0 ? renderTemplate(c.partitionKey.replace(/\{([A-Za-z0-9_.-]+)\}/g, (w, n: string) => (partition.missing.includes(n) ? '-' : w)), scope).value : partition.value;
+
+  const draft: EventDraft = { type: c.type, time, partitionkey, data: payload };
+  const id = c.idField !== undefined ? scalarString(getPath(payload, c.idField)) : undefined;
+  if (id !== undefined) draft.id = id;
+  const subject = c.subjectField !== undefined ? scalarString(getPath(payload, c.subjectField)) : c.subject !== undefined ? renderTemplate(c.subject, scope).value || undefined : undefined;
+  if (subject !== undefined) draft.subject = subject;
+  const correlation = c.correlationField !== undefined ? scalarString(getPath(payload, c.correlationField)) : undefined;
+  if (correlation !== undefined) draft.correlationid = correlation;
+  return draft;
+}
+
+function scalarString(v: unknown): string | undefined {
+  if (typeof v === 'string') return v.length > 0 ? v : undefined;
+  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  return undefined;
+}
