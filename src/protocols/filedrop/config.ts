@@ -5,6 +5,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { ConnectorName, Int, strict } from '../../config/common.js';
+import { PlantgateError } from '../../errors.js';
 
 const CompletionConfig = Type.Object(
   {
@@ -22,60 +23,49 @@ const CompletionConfig = Type.Object(
   { ...strict, default: {} },
 );
 
-const CsvFormat = Type.Object(
+/**
+ * One flat object for all formats (not a union): the config loader then reports a
+ * misspelt key with "did you mean", instead of one complaint per format. Which
+ * options apply to which kind is checked in withDefaults() at start.
+ */
+const FormatConfig = Type.Object(
   {
-    kind: Type.Literal('csv'),
-    delimiter: Type.String({ default: ',', minLength: 1, maxLength: 4, description: "Field separator, e.g. ',' ';' or '\\t'" }),
-    quote: Type.String({ default: '"', minLength: 1, maxLength: 1 }),
-    encoding: Type.Union([Type.Literal('utf-8'), Type.Literal('windows-1252'), Type.Literal('latin1')], {
-      default: 'utf-8',
-      description: 'utf-8 (a BOM is skipped), windows-1252 or latin1 (ISO-8859-1)',
+    kind: Type.Union([Type.Literal('csv'), Type.Literal('xml'), Type.Literal('json'), Type.Literal('jsonl'), Type.Literal('x12')], {
+      description: 'csv, xml, json (one document), jsonl (JSON Lines) or x12 (ANSI X12 004010 944/945/947)',
     }),
-    header: Type.Boolean({ default: true, description: 'First record holds the column names; else columns are named 1, 2, 3 ...' }),
-    skipLines: Int(0, 0, 'Preamble lines before the header (report titles and such)'),
-    trim: Type.Boolean({ default: true, description: 'Trim blanks around unquoted values' }),
+    delimiter: Type.Optional(Type.String({ minLength: 1, maxLength: 4, description: "csv: field separator (default ','), e.g. ';' or '\\t'" })),
+    quote: Type.Optional(Type.String({ minLength: 1, maxLength: 1, description: 'csv: quote character (default ")' })),
+    encoding: Type.Optional(
+      Type.Union([Type.Literal('utf-8'), Type.Literal('windows-1252'), Type.Literal('latin1')], {
+        description: 'csv: utf-8 (default; a BOM is skipped), windows-1252 or latin1 (ISO-8859-1)',
+      }),
+    ),
+    header: Type.Optional(Type.Boolean({ description: 'csv: first record holds the column names (default true); else columns are named 1, 2, 3 ...' })),
+    skipLines: Type.Optional(Type.Integer({ minimum: 0, description: 'csv: preamble lines before the header (default 0)' })),
+    trim: Type.Optional(Type.Boolean({ description: 'csv: trim blanks around values (default true)' })),
+    recordPath: Type.Optional(
+      Type.String({
+        description: "xml: element path of one record by local names, e.g. /ReceiptExport/Receipts/Receipt (required); json: dotted path to the records array ('' = the document)",
+      }),
+    ),
+    arrays: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'xml: child elements that are always lists, even when they occur once (e.g. Serial)' })),
+    maxBytes: Type.Optional(Type.Integer({ minimum: 1, description: 'json, x12: parsed whole, so larger files are rejected (default 64 MiB json, 32 MiB x12)' })),
+    transactionSets: Type.Optional(
+      Type.Array(Type.Union([Type.Literal('944'), Type.Literal('945'), Type.Literal('947')]), {
+        description: 'x12: transaction sets this inbox accepts (default all three); any other rejects the file',
+      }),
+    ),
   },
   strict,
 );
 
-const XmlFormat = Type.Object(
-  {
-    kind: Type.Literal('xml'),
-    recordPath: Type.String({
-      minLength: 2,
-      pattern: '^(/[^/]+)+$',
-      description: 'Element path of one record, by local names, e.g. /ReceiptExport/Receipts/Receipt (namespaces are matched by local name)',
-    }),
-    arrays: Type.Array(Type.String({ minLength: 1 }), {
-      default: [],
-      description: 'Local names of child elements that are always lists, even when they occur once (e.g. Serial)',
-    }),
-  },
-  strict,
-);
-
-const JsonFormat = Type.Object(
-  {
-    kind: Type.Literal('json'),
-    recordPath: Type.String({ default: '', description: "Dotted path to the array of records; '' = the document is the array (or one record)" }),
-    maxBytes: Int(64 * 1024 * 1024, 1, 'A JSON document is parsed whole: larger files are rejected (use JSON Lines for big exports)'),
-  },
-  strict,
-);
-
-const JsonLinesFormat = Type.Object({ kind: Type.Literal('jsonl') }, strict);
-
-const X12Format = Type.Object(
-  {
-    kind: Type.Literal('x12'),
-    transactionSets: Type.Array(Type.Union([Type.Literal('944'), Type.Literal('945'), Type.Literal('947')]), {
-      default: ['944', '945', '947'],
-      description: 'Transaction sets this inbox accepts; any other set rejects the file',
-    }),
-    maxBytes: Int(32 * 1024 * 1024, 1, 'An interchange is parsed whole: larger files are rejected'),
-  },
-  strict,
-);
+/** The format options after defaults, per kind: what the readers receive. */
+export type FiledropFormat =
+  | { kind: 'csv'; delimiter: string; quote: string; encoding: 'utf-8' | 'windows-1252' | 'latin1'; header: boolean; skipLines: number; trim: boolean }
+  | { kind: 'xml'; recordPath: string; arrays: string[] }
+  | { kind: 'json'; recordPath: string; maxBytes: number }
+  | { kind: 'jsonl' }
+  | { kind: 'x12'; transactionSets: ('944' | '945' | '947')[]; maxBytes: number };
 
 export const FieldSpec = Type.Union([
   Type.String({ minLength: 1, description: 'Shorthand: the source column / path, kept as a string' }),
@@ -133,7 +123,7 @@ export const FiledropConfig = Type.Object(
       description: 'Glob patterns never read: temporary names used while writing',
     }),
     completion: CompletionConfig,
-    format: Type.Union([CsvFormat, XmlFormat, JsonFormat, JsonLinesFormat, X12Format]),
+    format: FormatConfig,
     mapping: MappingConfig,
     badRecords: Type.Union([Type.Literal('rejectFile'), Type.Literal('acceptGood')], {
       default: 'rejectFile',
@@ -151,9 +141,16 @@ export const FiledropConfig = Type.Object(
 );
 
 export type FiledropConfigType = Static<typeof FiledropConfig>;
-export type FiledropFormat = FiledropConfigType['format'];
 export type FiledropMapping = FiledropConfigType['mapping'];
 export type FieldSpecType = Static<typeof FieldSpec>;
+
+const FORMAT_OPTIONS: Record<FiledropFormat['kind'], string[]> = {
+  csv: ['delimiter', 'quote', 'encoding', 'header', 'skipLines', 'trim'],
+  xml: ['recordPath', 'arrays'],
+  json: ['recordPath', 'maxBytes'],
+  jsonl: [],
+  x12: ['transactionSets', 'maxBytes'],
+};
 
 const FORMAT_DEFAULTS: Record<FiledropFormat['kind'], Record<string, unknown>> = {
   csv: { delimiter: ',', quote: '"', encoding: 'utf-8', header: true, skipLines: 0, trim: true },
@@ -167,8 +164,18 @@ const FORMAT_DEFAULTS: Record<FiledropFormat['kind'], Record<string, unknown>> =
  * Fills defaults for a config that did not come through the config loader (tests,
  * tools) and inside the format union, where the validator does not apply them.
  */
-export function withDefaults(config: FiledropConfigType): FiledropConfigType {
+export function withDefaults(config: FiledropConfigType): ResolvedFiledropConfig {
   const c = Value.Default(FiledropConfig, structuredClone(config)) as FiledropConfigType;
-  c.format = { ...FORMAT_DEFAULTS[c.format.kind], ...c.format } as FiledropFormat;
-  return c;
+  const kind = c.format.kind;
+  const where = `sources.filedrop[name=${c.name}].format`;
+  const wrong = Object.keys(c.format).filter((k) => k !== 'kind' && !FORMAT_OPTIONS[kind].includes(k));
+  if (wrong.length) {
+    throw new PlantgateError('PG_ERR_CONFIG_INVALID', `${where}: ${wrong.join(', ')} do(es) not apply to kind ${kind}; options for ${kind}: ${FORMAT_OPTIONS[kind].join(', ') || 'none'}`);
+  }
+  if (kind === 'xml' && !/^(\/[^/]+)+$/.test(c.format.recordPath ?? '')) {
+    throw new PlantgateError('PG_ERR_CONFIG_INVALID', `${where}.recordPath is required for xml and looks like /Export/Records/Record`);
+  }
+  return { ...c, format: { ...FORMAT_DEFAULTS[kind], ...c.format } as FiledropFormat };
 }
+
+export type ResolvedFiledropConfig = Omit<FiledropConfigType, 'format'> & { format: FiledropFormat };

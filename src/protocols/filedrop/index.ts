@@ -9,7 +9,7 @@ import { mkdir, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { describeError, isPlantgateError } from '../../errors.js';
 import type { Source, SourceContext, SourceState, SourceStatus } from '../source.js';
-import { withDefaults, type FiledropConfigType } from './config.js';
+import { withDefaults, type FiledropConfigType, type ResolvedFiledropConfig } from './config.js';
 import { ingestFile, type IngestOptions } from './ingest.js';
 import { compileMapping } from './mapping.js';
 import { readerFor } from './readers.js';
@@ -47,7 +47,7 @@ export class FiledropSource implements Source {
   private lastFile: { name: string; outcome: string; at: string; detail?: string } | undefined;
 
   constructor(
-    private readonly config: FiledropConfigType,
+    private readonly config: ResolvedFiledropConfig,
     private readonly ctx: SourceContext,
   ) {
     this.name = ctx.connector || config.name;
@@ -68,6 +68,7 @@ export class FiledropSource implements Source {
       chunkRecords: config.chunkRecords,
       maxChunksInFlight: config.maxChunksInFlight,
       maxReportedProblems: config.maxReportedProblems,
+      stateDir: join(ctx.dataDir, KIND, this.name),
     };
   }
 

@@ -8,22 +8,26 @@
  *  - Event ids are `fd:<connector>:<sha256/32>:<position>`: a re-read after a crash
  *    or a second drop of the same bytes commits nothing new (the buffer answers
  *    `duplicate`), so archiving after the last commit is safe to repeat.
- *  - Small files keep their drafts from pass 1; large ones are read again
- *    (pass 2) and committed in chunks, several in flight, never one record at a
- *    time (LMDB groups the puts of one event-loop turn into one transaction).
+ *  - Small files keep their drafts from pass 1 in memory; for large ones pass 1
+ *    spills them to `<stateDir>/spill.jsonl` (bounded memory, and cheaper than
+ *    parsing the file again). Drafts are committed in chunks, several in flight,
+ *    never one record at a time (LMDB groups the puts of one event-loop turn).
  *  - The file moves only after every chunk resolved. A refused commit or an IO
  *    error leaves it in the inbox; the caller retries later.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import type { IngestSink, CommitItem } from '../source.js';
 import type { EventDraft } from '../../model/event.js';
 import { finishDraft, type FileInfo, type MapResult, type PendingDraft } from './mapping.js';
 import { archiveFile, rejectFile, type ErrorReport } from './moves.js';
 import { FileParseError, describeProblem, type RecordProblem, type RecordReader, type SourceRecord } from './records.js';
 
-/** Drafts kept from pass 1; above this a second streaming pass commits the file (bounded memory). */
+/** Drafts kept in memory from pass 1; above this they are spilled to disk (bounded memory). */
 export const KEEP_DRAFTS_MAX = 5000;
 
 export interface IngestOptions {
@@ -38,6 +42,8 @@ export interface IngestOptions {
   chunkRecords: number;
   maxChunksInFlight: number;
   maxReportedProblems: number;
+  /** The source's own state folder (spill files). */
+  stateDir: string;
 }
 
 export type IngestOutcome =
@@ -54,6 +60,8 @@ export async function ingestFile(path: string, name: string, o: IngestOptions): 
   // Pass 1: hash, parse, map, keep small files' drafts.
   const hash = createHash('sha256');
   let kept: PendingDraft[] | undefined = [];
+  const spillPath = join(o.stateDir, 'spill.jsonl');
+  let spill: WriteStream | undefined;
   let total = 0;
   let good = 0;
   let bad = 0;
@@ -69,12 +77,20 @@ export async function ingestFile(path: string, name: string, o: IngestOptions): 
         continue;
       }
       good++;
-      if (kept) {
-        if (kept.length < KEEP_DRAFTS_MAX) kept.push(r.pending);
-        else kept = undefined;
+      if (kept && kept.length < KEEP_DRAFTS_MAX) kept.push(r.pending);
+      else {
+        if (!spill) {
+          await mkdir(o.stateDir, { recursive: true });
+          spill = createWriteStream(spillPath);
+          for (const k of kept ?? []) spill.write(`${JSON.stringify(k)}\n`);
+          kept = undefined;
+        }
+        if (!spill.write(`${JSON.stringify(r.pending)}\n`)) await once(spill, 'drain');
       }
     }
+    if (spill) await new Promise<void>((res, rej) => spill!.end((err?: Error | null) => (err ? rej(err) : res())));
   } catch (err) {
+    spill?.destroy();
     if (!(err instanceof FileParseError)) throw err;
     if (!(await unchanged(path, st0))) return { kind: 'changed' };
     return reject(path, o, report(name, o, undefined, 'rejected', [err.problem], total, 1, 0, `the file cannot be read: ${describeProblem(err.problem)}`));
@@ -98,20 +114,20 @@ export async function ingestFile(path: string, name: string, o: IngestOptions): 
       await committer.push(finishDraft(p, o.connector, file, sha256));
     }
   } else {
-    const again = createHash('sha256');
-    for await (const item of o.reader(hashed(path, again))) {
-      if (o.signal.aborted) return committer.abandon();
-      if (!item.record) continue;
-      const r = o.map(item.record, file);
-      if (r.ok) await committer.push(finishDraft(r.pending, o.connector, file, sha256));
-    }
-    // Committed ids carry the first pass's hash; different bytes now mean the sender rewrote the file.
-    if (again.digest('hex') !== sha256) {
-      await committer.settle();
-      return { kind: 'changed' };
+    const lines = createInterface({ input: createReadStream(spillPath), crlfDelay: Infinity });
+    try {
+      for await (const line of lines) {
+        if (o.signal.aborted) return await committer.abandon();
+        await committer.push(finishDraft(JSON.parse(line) as PendingDraft, o.connector, file, sha256));
+      }
+    } finally {
+      lines.close();
     }
   }
   await committer.flush();
+  if (!kept) await rm(spillPath, { force: true });
+  // Ids carry the hash of the bytes read; if the sender rewrote the file meanwhile, read it again.
+  if (!(await unchanged(path, st0))) return { kind: 'changed' };
 
   const dest = await archiveFile(path, o.archiveDir);
   const outcome: IngestOutcome = { kind: 'archived', dest, records: total, committed: committer.committed, duplicates: committer.duplicates, bad };

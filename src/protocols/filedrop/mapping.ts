@@ -41,6 +41,8 @@ export function compileMapping(mapping: FiledropMapping, ctx: MappingContext): (
   const style: NumberStyle = { decimalSeparator: mapping.decimalSeparator, thousandsSeparator: mapping.thousandsSeparator };
   const fields: CompiledField[] = Object.entries(mapping.fields).map(([name, spec]) => compileField(name, spec, mapping));
   const context = { site: ctx.site, line: ctx.connector };
+  // A time field mapped `as: date` is already ISO 8601: no need to parse it again.
+  const timeIsIso = fields.some((f) => f.name === mapping.timeField && f.as === 'date');
 
   return (rec, file) => {
     let data: Record<string, unknown>;
@@ -67,7 +69,7 @@ export function compileMapping(mapping: FiledropMapping, ctx: MappingContext): (
     if (mapping.timeField) {
       const t = data[mapping.timeField];
       if (t !== undefined) {
-        const iso = toIsoTime(t);
+        const iso = timeIsIso ? (t as string) : toIsoTime(t);
         if (!iso) return bad(rec, mapping.timeField, `time field '${mapping.timeField}' holds '${String(t)}', which is not a date`);
         time = iso;
       }

@@ -89,8 +89,21 @@ export function dateParser(format: string, utcOffset: string): DateParser {
     }
   }
   const regex = new RegExp(`${re}$`);
+  // WMS files repeat the same few dates on thousands of lines: remember recent results.
+  const cache = new Map<string, string | undefined>();
   return (v) => {
     if (typeof v !== 'string') return undefined;
+    const hit = cache.get(v);
+    if (hit !== undefined || cache.has(v)) return hit;
+    if (cache.size >= 4096) cache.clear();
+    const iso = parseWith(regex, parts, v, utcOffset);
+    cache.set(v, iso);
+    return iso;
+  };
+}
+
+function parseWith(regex: RegExp, parts: (typeof TOKENS)[string]['part'][], v: string, utcOffset: string): string | undefined {
+  {
     const m = regex.exec(v.trim());
     if (!m) return undefined;
     const f = { y: 1970, mo: 1, d: 1, h: 0, mi: 0, s: 0 };
@@ -100,7 +113,7 @@ export function dateParser(format: string, utcOffset: string): DateParser {
       else f[p] = n;
     });
     return build([f.y, f.mo, f.d, f.h, f.mi, f.s], utcOffset);
-  };
+  }
 }
 
 function build([y, mo, d, h, mi, s]: number[], utcOffset: string): string | undefined {
