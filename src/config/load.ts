@@ -24,7 +24,8 @@ export interface LoadedConfig {
   file: string;
 }
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+// verbose: errors carry the offending value and the schema, for messages that name both.
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true });
 const validate = ajv.compile<Config>(ConfigSchema);
 
 /** Parses and validates config text; throws PG_ERR_CONFIG_INVALID listing every problem. */
@@ -38,7 +39,9 @@ export function parseConfig(text: string, file = '<config>', env: NodeJS.Process
   if (typeof raw !== 'object' || Array.isArray(raw)) throw invalid(file, [{ path: '(root)', message: 'must be a mapping of sections (gateway, buffer, uplink, web, sources, log)' }]);
   const { value, problems: refProblems, secrets } = resolveRefs(raw, env);
   const problems: ConfigProblem[] = [...refProblems];
-  if (!validate(value)) problems.push(...describeAjvErrors(validate.errors ?? []));
+  // A missing secret also fails the schema at the same key; report it once, as the missing secret.
+  const refPaths = new Set(refProblems.map((p) => p.path));
+  if (!validate(value)) problems.push(...describeAjvErrors(validate.errors ?? []).filter((p) => !refPaths.has(p.path)));
   problems.push(...crossChecks(value as Config));
   if (problems.length > 0) throw invalid(file, problems);
   return { config: value as Config, secrets, file };
