@@ -190,7 +190,7 @@ export class FiledropSource implements Source {
       return true;
     }
     const code = isPlantgateError(err) ? err.code : 'PG_ERR_FILE_IO';
-    const why = isPlantgateError(err, 'PG_ERR_BUFFER_FULL') ? 'the buffer is full' : describeError(err);
+    const why = isPlantgateError(err, 'PG_ERR_BUFFER_FULL') ? 'the buffer is full' : ioText(err);
     const p = this.pending.get(f.name) ?? { since: new Date().toISOString(), attempts: 0, retryAt: 0 };
     p.attempts++;
     const delay = Math.min(this.config.retryMs * 2 ** Math.min(p.attempts - 1, 10), Math.max(MAX_RETRY_MS, this.config.retryMs));
@@ -208,4 +208,10 @@ export class FiledropSource implements Source {
     this.lastError = { code, message, at: new Date().toISOString() };
     if (this.state !== 'stopped') this.state = 'degraded';
   }
+}
+
+/** "EACCES: permission denied, open '…'" — node's message already starts with the code. */
+function ioText(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return e?.code && typeof e.message === 'string' && e.message.startsWith(e.code) ? e.message : describeError(err);
 }

@@ -1,6 +1,6 @@
 /** When a file is read, what happens to bad files, duplicates, slow writers and a full buffer. */
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { GatedSink } from '../../helpers/source-contract.js';
@@ -114,6 +114,23 @@ describe('filedrop pickup', () => {
     await inbox.waitSettled(1);
     assert.equal(inbox.source.status().counters['filesPending'], 0);
     assert.equal(inbox.buffer.stats().pendingEvents, 1);
+  });
+
+  it('an IO error while archiving leaves the file, reports PG_ERR_FILE_IO, and the retry stores nothing twice', async (t) => {
+    const inbox = await openInbox(t, { ...receipts, include: ['*.csv'] }, { start: false });
+    // A plain file where the archive folder should be: mkdir fails (ENOTDIR/EEXIST), as on a broken mount.
+    writeFileSync(join(inbox.dir, 'archive'), 'not a folder');
+    await inbox.source.start();
+    inbox.drop('io.csv', 'ReceiptNo,SSCC,Item,Qty,ReceivedAt\nR-1,001,MAT,1,2024-03-04T06:00:00Z\nR-2,002,MAT,2,2024-03-04T06:00:00Z\n');
+    await waitFor(() => inbox.source.status().counters['retries']! >= 2, 'two attempts');
+    const st = inbox.source.status();
+    assert.equal(st.lastError?.code, 'PG_ERR_FILE_IO');
+    assert.match(st.lastError!.message, /io\.csv stays in the inbox/);
+    assert.ok(existsSync(join(inbox.dir, 'io.csv')));
+    rmSync(join(inbox.dir, 'archive'));
+    await inbox.waitSettled(1);
+    assert.equal(inbox.buffer.stats().pendingEvents, 2, 'committed once although read several times');
+    assert.ok(inbox.source.status().counters['recordsDuplicate']! >= 2);
   });
 
   it(`commits a file larger than ${KEEP_DRAFTS_MAX} records in a second streaming pass`, async (t) => {
