@@ -3,9 +3,10 @@
  * matched by local name, so a default namespace or prefixes do not matter. A record
  * element becomes an object: child elements by local name (repeated ones, or those
  * listed in format.arrays, as arrays), attributes as `@name`, text (CDATA included)
- * as the value of a leaf or `#text` of a mixed element.
+ * as the value of a leaf or `#text` of a mixed element. The encoding named in the
+ * XML declaration (ISO-8859-1, windows-1252, ...) is honoured; default UTF-8.
  */
-import { StringDecoder } from 'node:string_decoder';
+import iconv from 'iconv-lite';
 import { SaxesParser, type SaxesTagNS } from 'saxes';
 import type { FiledropFormat } from './config.js';
 import { FileParseError, type ReadItem, type RecordReader } from './records.js';
@@ -72,20 +73,21 @@ export function xmlReader(opts: XmlOptions): RecordReader {
       nodes = [];
     });
 
-    const decoder = new StringDecoder('utf8');
+    let decoder: ReturnType<typeof iconv.getDecoder> | undefined;
     const drain = function* (): Generator<ReadItem> {
       while (queue.length) yield queue.shift()!;
     };
-    let first = true;
     for await (const chunk of input) {
-      let text = decoder.write(chunk);
-      if (first && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-      first = false;
-      parser.write(text);
+      if (!decoder) {
+        const declared = /^(?:\xef\xbb\xbf)?<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']/.exec(chunk.subarray(0, 200).toString('latin1'))?.[1];
+        const encoding = declared && iconv.encodingExists(declared) ? declared : 'utf8';
+        decoder = iconv.getDecoder(encoding); // strips a UTF-8 BOM
+      }
+      parser.write(decoder.write(chunk));
       if (failure) throw xmlError(failure, parser);
       yield* drain();
     }
-    parser.write(decoder.end());
+    parser.write(decoder?.end() ?? '');
     parser.close();
     if (failure) throw xmlError(failure, parser);
     yield* drain();

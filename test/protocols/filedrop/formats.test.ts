@@ -130,6 +130,19 @@ describe('filedrop formats', () => {
     assert.equal(events[1]!['partitionkey'], 'site1/wms');
   });
 
+  it('honours the encoding of the XML declaration (ISO-8859-1) and a UTF-8 BOM', async (t) => {
+    const inbox = await openInbox(t, { format: { kind: 'xml', recordPath: '/Bestand/Position' }, mapping: { type: 'inventory.movement', subjectField: 'Charge' } });
+    const xml = '<?xml version="1.0" encoding="ISO-8859-1"?>\n<Bestand><Position><Charge>0007</Charge><Ort>Außenlager Süd</Ort></Position></Bestand>\n';
+    inbox.drop('latin1.xml', Buffer.from(xml, 'latin1'));
+    inbox.drop('bom.xml', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(xml.replace('ISO-8859-1', 'UTF-8').replace('0007', '0008'), 'utf8')]));
+    await inbox.waitSettled(2);
+    const events = await inbox.events();
+    assert.deepEqual(events.map((e) => [e['subject'], data(e)['Ort']]).sort(), [
+      ['0007', 'Außenlager Süd'],
+      ['0008', 'Außenlager Süd'],
+    ]);
+  });
+
   it('reads JSON (record path) and JSON Lines; without field mappings records pass through', async (t) => {
     const json = await openInbox(t, { format: { kind: 'json', recordPath: 'export.lines' }, mapping: { type: 'goods.receipt', subjectField: 'lot' } });
     json.drop('r.json', JSON.stringify({ export: { lines: [{ lot: '007', qty: 1, ts: 1 }, { lot: '008', qty: 2 }] } }));
