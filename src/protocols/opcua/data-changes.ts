@@ -33,6 +33,8 @@ export interface DataChangeCounters {
 }
 
 const MAX_BATCH = 5000;
+/** Items per CreateMonitoredItems call: PLC servers commonly cap it (OperationLimits.MaxMonitoredItemsPerCall) near 1000. */
+const ITEMS_PER_CALL = 1000;
 
 export class DataChangeIngest {
   readonly counters: DataChangeCounters = { changes: 0, committed: 0, duplicates: 0, badQuality: 0, dropped: 0, refusals: 0 };
@@ -58,7 +60,8 @@ export class DataChangeIngest {
       const key = JSON.stringify([r.item.samplingIntervalMs, r.item.queueSize, r.item.deadband ?? null]);
       byParams.set(key, [...(byParams.get(key) ?? []), r]);
     }
-    for (const members of byParams.values()) {
+    const chunks = [...byParams.values()].flatMap((m) => Array.from({ length: Math.ceil(m.length / ITEMS_PER_CALL) }, (_, i) => m.slice(i * ITEMS_PER_CALL, (i + 1) * ITEMS_PER_CALL)));
+    for (const members of chunks) {
       const first = members[0]!.item;
       const group = ClientMonitoredItemGroup.create(
         subscription,

@@ -5,22 +5,24 @@ import { createSource } from '../../../src/protocols/opcua/index.js';
 import { waitFor } from '../../helpers/net.js';
 import { contractBuffer } from '../../helpers/source-contract.js';
 import { tempDir } from '../../helpers/tmp.js';
-import { RecordingSink, context, opcuaConfig, startSim } from './helpers.js';
+import { RecordingSink, context, opcuaConfig, sharedSim } from './helpers.js';
+
+const sim = sharedSim({ nodesets: true });
 
 test('data changes become events with value, OPC UA type, status code and timestamps; bad status kept and flagged', async (t) => {
-  const sim = await startSim(t, { nodesets: true });
+  const server = await sim();
   const dataDir = tempDir(t);
   const buffer = await contractBuffer(t, dataDir);
   const sink = new RecordingSink(buffer.sinkFor('plc1'));
   const cfg = opcuaConfig({
-    endpointUrl: sim.endpointUrl,
+    endpointUrl: server.endpointUrl,
     line: 'press-line',
     publishingIntervalMs: 50,
     items: [
-      { nodeId: sim.id('Machine.PartCount'), name: 'partCount', type: 'machine.counter', subject: '{line}/{name}', samplingIntervalMs: 50 },
-      { nodeId: sim.id('Machine.State'), name: 'state', type: 'machine.state', samplingIntervalMs: 50 },
-      { nodeId: sim.id('Machine.Temperature'), name: 'temperature', type: 'machine.telemetry', deadband: { type: 'absolute', value: 0.1 } },
-      { nodeId: sim.id('Machine.BadSensor'), name: 'bad', type: 'machine.telemetry', samplingIntervalMs: 50 },
+      { nodeId: server.id('Machine.PartCount'), name: 'partCount', type: 'machine.counter', subject: '{line}/{name}', samplingIntervalMs: 50 },
+      { nodeId: server.id('Machine.State'), name: 'state', type: 'machine.state', samplingIntervalMs: 50 },
+      { nodeId: server.id('Machine.Temperature'), name: 'temperature', type: 'machine.telemetry', deadband: { type: 'absolute', value: 0.1 } },
+      { nodeId: server.id('Machine.BadSensor'), name: 'bad', type: 'machine.telemetry', samplingIntervalMs: 50 },
       // From the Machinery nodeset, by browse path: DI and Machinery namespaces are 2 and 4 after IA (3).
       { browsePath: '/Objects/4:Machines/1:Press1/2:Identification/2:SerialNumber', name: 'serial', type: 'machine.identification' },
     ],
@@ -41,7 +43,7 @@ test('data changes become events with value, OPC UA type, status code and timest
   assert.equal(typeof pc.data['value'], 'number');
   assert.equal(pc.data['statusCode'], 'Good');
   assert.equal(pc.data['quality'], 'good');
-  assert.equal(pc.data['nodeId'], sim.id('Machine.PartCount'));
+  assert.equal(pc.data['nodeId'], server.id('Machine.PartCount'));
   assert.match(String(pc.data['sourceTimestamp']), /^\d{4}-\d\d-\d\dT/);
   assert.match(String(pc.data['serverTimestamp']), /^\d{4}-\d\d-\d\dT/);
   assert.equal(pc.time, pc.data['sourceTimestamp'], 'time is the source timestamp');
@@ -63,15 +65,15 @@ test('data changes become events with value, OPC UA type, status code and timest
   assert.ok((st.counters['changes.badQuality'] ?? 0) >= 4);
   const details = st.details as { servers: { state: string; endpointUrl: string; sessions: number }[] };
   assert.equal(details.servers[0]!.state, 'connected');
-  assert.equal(details.servers[0]!.endpointUrl, sim.endpointUrl);
+  assert.equal(details.servers[0]!.endpointUrl, server.endpointUrl);
   assert.equal(buffer.stats().pendingEvents, sink.fresh().length, 'every committed change is in the buffer once');
 });
 
 test('a wrong NodeId or browse path is reported with PG_ERR_OPCUA_NODE and the path', async (t) => {
-  const sim = await startSim(t);
+  const server = await sim();
   const dataDir = tempDir(t);
   const buffer = await contractBuffer(t, dataDir);
-  const cfg = opcuaConfig({ endpointUrl: sim.endpointUrl, reconnectMinDelayMs: 5000, items: [{ browsePath: '/Objects/1:Nope/1:Missing', name: 'x' }] });
+  const cfg = opcuaConfig({ endpointUrl: server.endpointUrl, reconnectMinDelayMs: 5000, items: [{ browsePath: '/Objects/1:Nope/1:Missing', name: 'x' }] });
   const source = createSource(cfg, context(buffer.sinkFor('plc1'), dataDir));
   t.after(() => source.stop());
   await source.start();

@@ -1,7 +1,7 @@
 /** Shared pieces of the OPC UA tests: configs through the real schema, a recording sink, a trusted server. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TestContext } from 'node:test';
+import { after, type TestContext } from 'node:test';
 import { parseConfig } from '../../../src/config/load.js';
 import { createLogger } from '../../../src/logger.js';
 import type { OpcuaConfigType } from '../../../src/protocols/opcua/config.js';
@@ -47,6 +47,18 @@ export async function startSim(t: TestContext, opts: Partial<SimOptions> = {}): 
   return sim;
 }
 
+/** One sim for all tests of a file (starting node-opcua costs seconds); killed after the file's tests. */
+export function sharedSim(opts: Partial<SimOptions> = {}): () => Promise<SimServer> {
+  let sim: Promise<SimServer> | undefined;
+  after(async () => (await sim)?.close());
+  return () =>
+    (sim ??= (async () => {
+      const s = new SimServer({ pki: tempDir(undefined, 'pg-opcua-sim-'), ...opts });
+      await s.start();
+      return s;
+    })());
+}
+
 /** What an operator does by hand: put the server's certificate into trusted/certs. */
 export function trustServerCertificate(dataDir: string, sim: SimServer): void {
   const dir = join(pkiRoot(dataDir), 'trusted', 'certs');
@@ -54,3 +66,12 @@ export function trustServerCertificate(dataDir: string, sim: SimServer): void {
   writeFileSync(join(dir, `sim[${thumbprintOf(sim.certificate!)}].der`), sim.certificate!);
 }
 
+/** The simulated PLC cell as a trigger group: boolean trigger with reset, or counter with echo handshake. */
+export function cellConfig(sim: SimServer, mode: 'bool' | 'counter', extra: Record<string, unknown> = {}) {
+  const fields = { partCount: sim.id('Cell.PartCount'), workOrder: sim.id('Cell.WorkOrder'), serial: sim.id('Cell.Serial'), scrap: sim.id('Cell.Scrap') };
+  const group =
+    mode === 'bool'
+      ? { name: 'completion', subject: '{workOrder}', trigger: { nodeId: sim.id('Cell.Trigger'), mode: 'risingEdge', samplingIntervalMs: 20, recheckIntervalMs: 250 }, handshake: { nodeId: sim.id('Cell.Handshake'), value: true, resetValue: false }, fields }
+      : { name: 'completion', subject: '{workOrder}', trigger: { nodeId: sim.id('Cell.Counter'), mode: 'counter', samplingIntervalMs: 20, recheckIntervalMs: 250 }, handshake: { nodeId: sim.id('Cell.CounterAck') }, fields };
+  return opcuaConfig({ endpointUrl: sim.endpointUrl, publishingIntervalMs: 20, reconnectMinDelayMs: 100, reconnectMaxDelayMs: 500, keepAliveIntervalMs: 1000, commitRetryMaxDelayMs: 200, triggerGroups: [group], ...extra });
+}

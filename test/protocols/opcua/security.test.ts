@@ -15,24 +15,26 @@ import { pkiRoot } from '../../../src/protocols/opcua/pki.js';
 import { waitFor } from '../../helpers/net.js';
 import { contractBuffer } from '../../helpers/source-contract.js';
 import { tempDir } from '../../helpers/tmp.js';
-import { RecordingSink, context, opcuaConfig, startSim } from './helpers.js';
+import { RecordingSink, context, opcuaConfig, sharedSim } from './helpers.js';
+
+const sim = sharedSim();
 
 const HOME_PKI = join(homedir(), '.config', 'node-opcua-default-nodejs');
 
 test('SignAndEncrypt/Basic256Sha256: unknown server certificate rejected until trusted with `plantgate opcua trust`, then the session opens', async (t) => {
   const homeBefore = existsSync(HOME_PKI);
-  const sim = await startSim(t);
+  const server = await sim();
   const dataDir = tempDir(t);
   const buffer = await contractBuffer(t, dataDir);
   const sink = new RecordingSink(buffer.sinkFor('plc1'));
   const cfg = opcuaConfig({
-    endpointUrl: sim.endpointUrl,
+    endpointUrl: server.endpointUrl,
     securityMode: 'SignAndEncrypt',
     securityPolicy: 'Basic256Sha256',
     reconnectMinDelayMs: 200,
     reconnectMaxDelayMs: 400,
     publishingIntervalMs: 50,
-    items: [{ nodeId: sim.id('Machine.PartCount'), name: 'partCount', samplingIntervalMs: 50 }],
+    items: [{ nodeId: server.id('Machine.PartCount'), name: 'partCount', samplingIntervalMs: 50 }],
   });
   const source = createSource(cfg, context(sink, dataDir));
   t.after(() => source.stop());
@@ -73,11 +75,11 @@ test('SignAndEncrypt/Basic256Sha256: unknown server certificate rejected until t
 });
 
 test('security None opens without any certificate exchange and reports usage errors of the CLI', async (t) => {
-  const sim = await startSim(t);
+  const server = await sim();
   const dataDir = tempDir(t);
   const buffer = await contractBuffer(t, dataDir);
   const sink = new RecordingSink(buffer.sinkFor('plc1'));
-  const source = createSource(opcuaConfig({ endpointUrl: sim.endpointUrl, items: [{ nodeId: sim.id('Machine.State') }] }), context(sink, dataDir));
+  const source = createSource(opcuaConfig({ endpointUrl: server.endpointUrl, items: [{ nodeId: server.id('Machine.State') }] }), context(sink, dataDir));
   t.after(() => source.stop());
   await source.start();
   assert.equal(source.status().state, 'running');
