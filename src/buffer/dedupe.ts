@@ -42,31 +42,28 @@ export class DedupeIndex {
     return Array.isArray(v) && v[0] === hash ? v[1] : undefined;
   }
 
-  rememberId(id: string, seq: number): Promise<boolean> {
-    return this.remember(`e:${id}`, seq);
+  /** Writes the entry; returns its key, to hand to `settled` once the write resolved or failed. */
+  rememberId(id: string, seq: number, writes: Promise<boolean>[]): string {
+    return this.remember(`e:${id}`, seq, writes);
   }
 
-  rememberTransport(key: string, hash: string, seq: number): Promise<boolean> {
-    return this.remember(`t:${key}`, [hash, seq]);
+  rememberTransport(key: string, hash: string, seq: number, writes: Promise<boolean>[]): string {
+    return this.remember(`t:${key}`, [hash, seq], writes);
   }
 
-  /** Forgets an entry after its commit failed, so the resend is stored. */
-  forgetPending(id: string): void {
-    this.pending.delete(`e:${id}`);
+  /** The writes of these keys resolved (committed, or failed so that a resend is stored): stop holding them in memory. */
+  settled(keys: string[]): void {
+    for (const k of keys) this.pending.delete(k);
   }
 
   private lookup(key: string): Entry | undefined {
     return this.pending.get(key) ?? this.tables[this.current].get(key) ?? this.tables[this.current ^ 1].get(key);
   }
 
-  private remember(key: string, entry: Entry): Promise<boolean> {
+  private remember(key: string, entry: Entry, writes: Promise<boolean>[]): string {
     this.pending.set(key, entry);
-    const written = this.tables[this.current].put(key, entry);
-    const clear = () => {
-      if (this.pending.get(key) === entry) this.pending.delete(key);
-    };
-    written.then(clear, clear);
-    return written;
+    writes.push(this.tables[this.current].put(key, entry));
+    return key;
   }
 
   /** Rotates generations when the current one is full or old; cheap to call often. */

@@ -41,7 +41,7 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import type { Logger } from 'pino';
 import type { BufferConfig } from '../config/schema.js';
 import { PlantgateError, describeError } from '../errors.js';
-import { SPEC_VERSION, sourceUri, type PlantEvent } from '../model/event.js';
+import { SPEC_VERSION, sourceUri } from '../model/event.js';
 import type { CommitItem, CommitOutcome, DeadLetterInput, IngestSink } from '../protocols/source.js';
 import { CapacityGuard } from './capacity.js';
 import { DeadLetters } from './dead-letters.js';
@@ -158,8 +158,11 @@ export class BufferStore implements Outbox {
     }
     const outcomes: CommitOutcome[] = [];
     const writes: Promise<boolean>[] = [];
-    const written: { id?: string; partition: string }[] = [];
-    const receivedtime = new Date().toISOString();
+    const dedupeKeys: string[] = [];
+    const partitions: string[] = [];
+    // The envelope's fixed part, JSON-encoded once per call; each event adds its own fields.
+    const common = `,"source":${JSON.stringify(source)}`;
+    const received = `,"receivedtime":"${new Date().toISOString()}","datacontenttype":"application/json","data":`;
     for (const { draft, transport } of items) {
       if (full !== undefined) {
         this.counters.dropped++;
@@ -174,41 +177,39 @@ export class BufferStore implements Outbox {
       }
       const seq = ++this.lastSeq;
       const id = draft.id ?? `${this.opts.gatewayId}-${this.storeId}-${seq}`;
-      const event: PlantEvent = {
-        specversion: SPEC_VERSION,
-        id,
-        source,
-        type: draft.type,
-        time: draft.time,
-        ...(draft.subject !== undefined ? { subject: draft.subject } : {}),
-        sequence: String(seq),
-        partitionkey: draft.partitionkey,
-        correlationid: draft.correlationid ?? id,
-        receivedtime,
-        datacontenttype: 'application/json',
-        data: draft.data,
-      };
-      writes.push(this.journal.put([draft.partitionkey, seq], JSON.stringify(event)));
-      if (draft.id !== undefined) writes.push(this.dedupe.rememberId(draft.id, seq));
-      else if (transport) writes.push(this.dedupe.rememberTransport(transport.key, transport.hash, seq));
-      written.push({ ...(draft.id !== undefined ? { id: draft.id } : {}), partition: draft.partitionkey });
+      const idJson = JSON.stringify(id);
+      // Same fields and order as PlantEvent (model/event.ts), built as text: this is the hot path.
+      const json =
+        `{"specversion":"${SPEC_VERSION}","id":${idJson}${common},"type":${JSON.stringify(draft.type)},"time":${JSON.stringify(draft.time)}` +
+        (draft.subject !== undefined ? `,"subject":${JSON.stringify(draft.subject)}` : '') +
+        `,"sequence":"${seq}","partitionkey":${JSON.stringify(draft.partitionkey)},"correlationid":${draft.correlationid !== undefined ? JSON.stringify(draft.correlationid) : idJson}` +
+        `${received}${JSON.stringify(draft.data)}}`;
+      writes.push(this.journal.put([draft.partitionkey, seq], json));
+      if (draft.id !== undefined) dedupeKeys.push(this.dedupe.rememberId(draft.id, seq, writes));
+      else if (transport) dedupeKeys.push(this.dedupe.rememberTransport(transport.key, transport.hash, seq, writes));
+      partitions.push(draft.partitionkey);
       outcomes.push({ id, sequence: seq, duplicate: false });
     }
     if (writes.length === 0) return outcomes;
-    this.committing += written.length;
+    const n = partitions.length;
+    this.committing += n;
     try {
       await Promise.all(writes);
     } catch (err) {
       this.counters.commitErrors++;
-      for (const w of written) if (w.id !== undefined) this.dedupe.forgetPending(w.id);
-      this.log.error({ code: 'PG_ERR_BUFFER_COMMIT', err: describeError(err), events: written.length }, 'commit failed; nothing acknowledged');
-      this.committing -= written.length;
-      throw new PlantgateError('PG_ERR_BUFFER_COMMIT', `could not commit ${written.length} event(s) to ${this.opts.dataDir}: ${describeError(err)}. Check disk space and permissions; sources will resend.`, undefined, { cause: err });
+      this.log.error({ code: 'PG_ERR_BUFFER_COMMIT', err: describeError(err), events: n }, 'commit failed; nothing acknowledged');
+      throw new PlantgateError('PG_ERR_BUFFER_COMMIT', `could not commit ${n} event(s) to ${this.opts.dataDir}: ${describeError(err)}. Check disk space and permissions; sources will resend.`, undefined, { cause: err });
+    } finally {
+      this.committing -= n;
+      this.dedupe.settled(dedupeKeys);
     }
-    this.committing -= written.length;
-    this.pending += written.length;
-    this.counters.committed += written.length;
-    for (const w of written) this.announce(w.partition);
+    this.pending += n;
+    this.counters.committed += n;
+    let last: string | undefined;
+    for (const p of partitions) {
+      if (p !== last) this.announce(p);
+      last = p;
+    }
     return outcomes;
   }
 
