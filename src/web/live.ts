@@ -110,4 +110,29 @@ export function createLiveHub(control: GatewayControl, logger: Logger, intervalM
 
 export function liveRoute(app: FastifyInstance, hub: LiveHub): void {
   app.get('/api/live', { websocket: true }, (socket) => hub.add(socket));
+  closeRefusedUpgrades(app);
+}
+
+/** After a refused upgrade's response is written, a stuck client gets this long to hang up. */
+const REFUSED_UPGRADE_LINGER_MS = 1000;
+
+/**
+ * @fastify/websocket runs an upgrade request through the normal route and hooks
+ * on a socket the HTTP server no longer tracks. When it is answered instead of
+ * upgraded (403 from the origin guard, 404 for a wrong path) nothing closes that
+ * socket: it leaks a file descriptor and makes server.close() wait forever.
+ * Upgraded requests are hijacked and never reach these hooks.
+ */
+function closeRefusedUpgrades(app: FastifyInstance): void {
+  const isUpgrade = (headers: { upgrade?: string | undefined }): boolean => headers.upgrade?.toLowerCase() === 'websocket';
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (isUpgrade(req.headers)) reply.header('connection', 'close');
+    return payload;
+  });
+  app.addHook('onResponse', async (req) => {
+    const socket = req.raw.socket;
+    if (!isUpgrade(req.headers) || !socket || socket.destroyed) return;
+    socket.end();
+    setTimeout(() => socket.destroy(), REFUSED_UPGRADE_LINGER_MS).unref();
+  });
 }
