@@ -18,7 +18,7 @@ import {
   type DataValue,
 } from 'node-opcua';
 import type { Logger } from 'pino';
-import type { CommitItem, IngestSink } from '../source.js';
+import type { CommitItem, CommitOutcome, IngestSink } from '../source.js';
 import type { OpcuaConfigType, OpcuaItemConfig } from './config.js';
 import { observationKey, render, stableId, valueData, type TemplateContext } from './event-build.js';
 import { commitUntilAccepted } from './retry.js';
@@ -33,6 +33,7 @@ export interface DataChangeCounters {
 }
 
 const MAX_BATCH = 5000;
+const PIPELINE_DEPTH = 4;
 /** Items per CreateMonitoredItems call: PLC servers commonly cap it (OperationLimits.MaxMonitoredItemsPerCall) near 1000. */
 const ITEMS_PER_CALL = 1000;
 
@@ -128,25 +129,68 @@ export class DataChangeIngest {
     if (!this.flushing) this.flushing = this.flush().finally(() => (this.flushing = undefined));
   }
 
+  /**
+   * Up to PIPELINE_DEPTH commits in flight while the buffer accepts: the buffer
+   * assigns sequences when commit is called, so the journal keeps arrival order,
+   * and LMDB merges the concurrent commits into fewer disk flushes. Once a commit
+   * is refused, the flusher waits for the others and goes one batch at a time,
+   * retrying with backoff (a batch refused between two accepted ones is stored
+   * after them; each change keeps its own source timestamp).
+   */
   private async flush(): Promise<void> {
     // Let the rest of the publish response's notifications join this batch.
     await new Promise((r) => setImmediate(r));
-    while (this.queue.length > 0 && !this.stopping) {
-      const batch = this.queue.slice(0, MAX_BATCH);
-      const outcomes = await commitUntilAccepted(this.sink, batch, {
-        stopped: () => this.stopping,
-        maxDelayMs: this.cfg.commitRetryMaxDelayMs,
-        onRefused: (err) => {
-          this.counters.refusals++;
-          this.onRefused(err);
-        },
-      });
-      if (!outcomes) return;
-      this.queue.splice(0, batch.length);
-      for (const o of outcomes) {
-        if (o.duplicate) this.counters.duplicates++;
-        else this.counters.committed++;
+    const inflight: { batch: CommitItem[]; result: Promise<CommitOutcome[] | Error> }[] = [];
+    while ((this.queue.length > 0 || inflight.length > 0) && !this.stopping) {
+      while (inflight.length < PIPELINE_DEPTH && this.queue.length > 0 && this.sink.accepting()) {
+        const batch = this.queue.splice(0, MAX_BATCH);
+        inflight.push({ batch, result: this.sink.commit(batch).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))) });
       }
+      const head = inflight.shift();
+      if (!head) {
+        if (!(await this.commitOneWithRetry())) return;
+        continue;
+      }
+      const result = await head.result;
+      if (!(result instanceof Error)) {
+        this.count(result);
+        continue;
+      }
+      this.counters.refusals++;
+      this.onRefused(result);
+      // Put the refused batch and any later refused ones back, in order, ahead of newer changes.
+      const back = [head.batch];
+      for (const other of inflight.splice(0)) {
+        const r = await other.result;
+        if (r instanceof Error) back.push(other.batch);
+        else this.count(r);
+      }
+      this.queue.unshift(...back.flat());
+      if (!(await this.commitOneWithRetry())) return;
+    }
+  }
+
+  /** One batch, retried until accepted; false when the source stopped first. */
+  private async commitOneWithRetry(): Promise<boolean> {
+    const batch = this.queue.slice(0, MAX_BATCH);
+    const outcomes = await commitUntilAccepted(this.sink, batch, {
+      stopped: () => this.stopping,
+      maxDelayMs: this.cfg.commitRetryMaxDelayMs,
+      onRefused: (err) => {
+        this.counters.refusals++;
+        this.onRefused(err);
+      },
+    });
+    if (!outcomes) return false;
+    this.queue.splice(0, batch.length);
+    this.count(outcomes);
+    return true;
+  }
+
+  private count(outcomes: CommitOutcome[]): void {
+    for (const o of outcomes) {
+      if (o.duplicate) this.counters.duplicates++;
+      else this.counters.committed++;
     }
   }
 
