@@ -25,6 +25,8 @@
   let dlItems = [];
   let dlNextAfter;
   const activity = [];
+  /** Sources whose Details the technician opened: cards are rebuilt every second and must stay open. */
+  const openDetails = new Set();
 
   // ---- small DOM helpers -------------------------------------------------
 
@@ -122,7 +124,7 @@
     const dt = (b.t - a.t) / 60000;
     return dt > 0 ? Math.max(0, (b[key] - a[key]) / dt) : undefined;
   }
-  const perMin = (r) => (r === undefined ? '' : `${r >= 10 ? Math.round(r) : r.toFixed(1)}/min`);
+  const perMin = (r) => (r === undefined ? 'measuring…' : `${r >= 10 ? Math.round(r) : r.toFixed(1)}/min`);
 
   function render(s) {
     status = s;
@@ -158,14 +160,14 @@
   function renderFlow(s) {
     const running = s.sources.filter((x) => x.state === 'running').length;
     setText('flow-sources-main', `${running} of ${s.sources.length} running`);
-    setText('flow-sources-sub', `in ${perMin(rate('in')) || '—'}`);
+    setText('flow-sources-sub', `in: ${perMin(rate('in'))}`);
     $('flow-sources').dataset.level = s.sources.some((x) => x.state === 'error') ? 'alarm' : running < s.sources.length ? 'degraded' : 'ok';
     setText('pending', num(s.buffer.pendingEvents));
     setText('flow-buffer-sub', s.buffer.accepting ? `accepting · ${bytes(s.buffer.freeDiskBytes)} free` : `FULL · ${s.buffer.fullReason || ''}`);
     $('flow-buffer').dataset.level = s.buffer.accepting ? 'ok' : 'alarm';
     const u = s.uplink;
     setText('flow-uplink-main', u.alarm ? 'ALARM' : u.state);
-    setText('flow-uplink-sub', `out ${perMin(rate('out')) || '—'} · last delivery ${u.lastSuccessAt ? ago(u.lastSuccessAt) : 'never'}`);
+    setText('flow-uplink-sub', `out: ${perMin(rate('out'))} · last delivery ${u.lastSuccessAt ? ago(u.lastSuccessAt) : 'never'}`);
     $('flow-uplink').dataset.level = u.alarm || u.state === 'stopped' ? 'alarm' : u.state !== 'running' || u.partitions.some((p) => p.nextRetryAt) ? 'degraded' : 'ok';
   }
 
@@ -214,12 +216,12 @@
     $('partitions').tBodies[0].replaceChildren(
       ...parts.map((p) =>
         el('tr', {},
-          el('td', { class: 'mono', text: p.partition }),
+          el('td', { class: 'mono nowrap', text: p.partition }),
           el('td', { class: 'num', text: num(p.unsent) }),
           el('td', { text: p.inFlight ? `${num(p.inFlight.events)} events, since ${ago(p.inFlight.since)}` : '—', title: p.inFlight ? p.inFlight.batchId : undefined }),
           el('td', { class: 'num', text: p.inFlight ? num(p.inFlight.attempts) : '—' }),
           el('td', { text: p.nextRetryAt ? `${clock(p.nextRetryAt)} (${ago(p.nextRetryAt)})` : '—' }),
-          el('td', { class: p.lastError ? 'bad' : '', text: p.lastError ? `${errText(p.lastError)} (${ago(p.lastError.at)})` : '—' }),
+          el('td', { class: p.lastError ? 'bad wrap' : '', text: p.lastError ? `${errText(p.lastError)} (${ago(p.lastError.at)})` : '—' }),
         ),
       ),
     );
@@ -255,7 +257,10 @@
           el('header', {}, el('h3', { text: src.name }), el('span', { class: 'kind', text: src.kind }), el('span', { class: `pill ${src.state}`, text: src.state })),
           src.lastError ? el('div', { class: 'error-box', text: `${errText(src.lastError)} — ${when(src.lastError.at)}` }) : null,
           counters,
-          src.details !== undefined ? el('details', {}, el('summary', { text: 'Details' }), value(src.details, 0)) : null,
+          src.details !== undefined
+            ? el('details', { open: openDetails.has(src.name), ontoggle: (e) => (e.currentTarget.open ? openDetails.add(src.name) : openDetails.delete(src.name)) },
+                el('summary', { text: 'Details' }), value(src.details, 0))
+            : null,
         );
       }),
     );
@@ -304,11 +309,10 @@
       ...dlItems.map((d) =>
         el('tr', { 'data-dlid': d.dlid },
           el('td', { class: 'num', text: d.dlid }),
-          el('td', { class: 'nowrap', text: clock(d.at) }),
-          el('td', { text: d.connector }),
-          el('td', { class: 'mono', text: d.code }),
+          el('td', { class: 'when' }, el('span', { text: clock(d.at).slice(0, 10) }), el('span', { text: clock(d.at).slice(11) })),
+          el('td', {}, el('span', { class: 'block', text: d.connector }), el('span', { class: 'block mono small', text: d.code })),
           el('td', { class: 'reason', text: d.reason }),
-          el('td', { class: 'mono small', text: eventLabel(d) }),
+          el('td', { class: 'mono small event', text: eventLabel(d) }),
           el('td', { class: 'actions' },
             el('button', { class: 'btn', type: 'button', onclick: () => void showDetail(d.dlid) }, 'View'),
             d.event ? el('button', { class: 'btn primary', type: 'button', 'data-action': 'replay', onclick: (e) => void replay(d, e.currentTarget) }, 'Replay') : null,
