@@ -23,34 +23,11 @@ import type { UplinkConfig } from '../config/schema.js';
 import { describeError, isPlantgateError, type ErrorCode } from '../errors.js';
 import { classify, partialOutcome, type Verdict } from './classify.js';
 import { createHttpSink, type HttpSink } from './http-sink.js';
+import { newPartition, partitionStatus, type Partition } from './partition.js';
 import { retryDelay, retryPolicy } from './retry-policy.js';
 import type { Uplink, UplinkAlarm, UplinkCounters, UplinkError, UplinkEvents, UplinkListener, UplinkState, UplinkStatus } from './types.js';
 
 export type * from './types.js';
-
-interface Partition {
-  name: string;
-  /** idle: nothing to do; queued: in the ready FIFO; sending: a worker holds it; waiting: a timer will queue it. */
-  state: 'idle' | 'queued' | 'sending' | 'waiting';
-  timer?: NodeJS.Timeout;
-  /** Waiting for a batch to fill (lingerMs), as opposed to backing off. */
-  lingering: boolean;
-  /** A batch that must go next: the one being retried, a split's first half, a 207 replacement. */
-  current?: SealedBatch;
-  /** More sealed batches may exist (a split's second half, a restart): don't linger. */
-  sealedAhead: boolean;
-  /** The last batch sealed was full: more unsent events are likely, don't linger. */
-  lastBatchFull: boolean;
-  /** onAppend fired since the last batch was sealed. */
-  appended: boolean;
-  /** Failed attempts in a row for the current batch. */
-  attempts: number;
-  inFlight?: { batchId: string; events: number; attempts: number; since: string };
-  nextRetryAt?: number;
-  lastError?: UplinkError;
-  /** When the oldest unsent event arrived (approximately), for lingerMs. */
-  pendingSince?: number;
-}
 
 export interface UplinkOptions {
   config: UplinkConfig;
@@ -92,10 +69,7 @@ export function createUplink(opts: UplinkOptions): Uplink {
 
   function partition(name: string): Partition {
     let p = parts.get(name);
-    if (!p) {
-      p = { name, state: 'idle', lingering: false, sealedAhead: false, lastBatchFull: false, appended: false, attempts: 0 };
-      parts.set(name, p);
-    }
+    if (!p) parts.set(name, (p = newPartition(name)));
     return p;
   }
 
@@ -141,7 +115,16 @@ export function createUplink(opts: UplinkOptions): Uplink {
     else wait(p, left, true);
   }
 
+  /** Runs inside the buffer's commit path: it must never throw there. */
   function onAppend(name: string): void {
+    try {
+      wake(name);
+    } catch (err) {
+      log.error({ err: describeError(err), partition: name }, 'could not wake the partition; it is picked up at the next append or restart');
+    }
+  }
+
+  function wake(name: string): void {
     const p = partition(name);
     p.appended = true;
     if (p.pendingSince === undefined) p.pendingSince = Date.now();
@@ -374,16 +357,7 @@ export function createUplink(opts: UplinkOptions): Uplink {
     status(): UplinkStatus {
       const names = new Set<string>(parts.keys());
       if (running || started) for (const n of outbox.partitions()) names.add(n);
-      const partitions = [...names].sort().map((name) => {
-        const p = parts.get(name);
-        return {
-          partition: name,
-          unsent: outbox.unsentCount(name),
-          ...(p?.inFlight ? { inFlight: { ...p.inFlight } } : {}),
-          ...(p?.nextRetryAt !== undefined ? { nextRetryAt: new Date(p.nextRetryAt).toISOString() } : {}),
-          ...(p?.lastError ? { lastError: { ...p.lastError } } : {}),
-        };
-      });
+      const partitions = [...names].sort().map((name) => partitionStatus(name, outbox.unsentCount(name), parts.get(name)));
       return {
         state,
         ...(alarm ? { alarm: { ...alarm } } : {}),

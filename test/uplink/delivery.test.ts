@@ -41,14 +41,14 @@ describe('uplink delivery', () => {
   });
 
   it('waits up to lingerMs to fill a batch, and no longer', async (t) => {
-    const w = await world(t, { lingerMs: 150, maxBatchEvents: 50 });
+    const w = await world(t, { lingerMs: 400, maxBatchEvents: 50 });
     const at = Date.now();
     await w.fill(10);
     await w.fill(10, { prefix: 'more' });
     await w.accepted(20, 5000);
     const r = w.erp.report();
     assert.equal(r.batches, 1, 'both commits went out as one batch');
-    assert.ok(Date.now() - at >= 140, 'the partial batch waited for lingerMs');
+    assert.ok(Date.now() - at >= 390, 'the partial batch waited for lingerMs');
     // A full batch does not wait.
     await w.fill(120, { prefix: 'full' });
     await w.accepted(140, 5000);

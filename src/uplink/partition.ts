@@ -1,0 +1,44 @@
+/**
+ * One partition's sending state, as the uplink's scheduler sees it. A partition is
+ * held by at most one worker at a time: that is what keeps its batches in order.
+ */
+import type { SealedBatch } from '../buffer/types.js';
+import type { PartitionStatus, UplinkError } from './types.js';
+
+export interface Partition {
+  name: string;
+  /** idle: nothing to do; queued: in the ready FIFO; sending: a worker holds it; waiting: a timer will queue it. */
+  state: 'idle' | 'queued' | 'sending' | 'waiting';
+  timer?: NodeJS.Timeout;
+  /** Waiting for a batch to fill (lingerMs), as opposed to backing off. */
+  lingering: boolean;
+  /** A batch that must go next: the one being retried, a split's first half, a 207 replacement. */
+  current?: SealedBatch;
+  /** More sealed batches may exist (a split's second half, a restart): don't linger. */
+  sealedAhead: boolean;
+  /** The last batch sealed was full: more unsent events are likely, don't linger. */
+  lastBatchFull: boolean;
+  /** onAppend fired since the last batch was sealed. */
+  appended: boolean;
+  /** Failed attempts in a row for the current batch. */
+  attempts: number;
+  inFlight?: { batchId: string; events: number; attempts: number; since: string };
+  nextRetryAt?: number;
+  lastError?: UplinkError;
+  /** When the oldest unsent event arrived (approximately), for lingerMs. */
+  pendingSince?: number;
+}
+
+export function newPartition(name: string): Partition {
+  return { name, state: 'idle', lingering: false, sealedAhead: false, lastBatchFull: false, appended: false, attempts: 0 };
+}
+
+export function partitionStatus(name: string, unsent: number, p: Partition | undefined): PartitionStatus {
+  return {
+    partition: name,
+    unsent,
+    ...(p?.inFlight ? { inFlight: { ...p.inFlight } } : {}),
+    ...(p?.nextRetryAt !== undefined ? { nextRetryAt: new Date(p.nextRetryAt).toISOString() } : {}),
+    ...(p?.lastError ? { lastError: { ...p.lastError } } : {}),
+  };
+}
