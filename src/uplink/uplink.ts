@@ -308,6 +308,15 @@ export function createUplink(opts: UplinkOptions): Uplink {
     pump();
   }
 
+  /** For the status page only: it may ask after the buffer closed. */
+  function unsent(name: string): number {
+    try {
+      return outbox.unsentCount(name);
+    } catch {
+      return 0;
+    }
+  }
+
   return {
     start() {
       if (!config.enabled || started) return;
@@ -330,6 +339,7 @@ export function createUplink(opts: UplinkOptions): Uplink {
         return;
       }
       running = false;
+      paused = false;
       unsubscribe?.();
       if (authTimer) clearTimeout(authTimer);
       for (const p of parts.values()) clearTimer(p);
@@ -351,13 +361,13 @@ export function createUplink(opts: UplinkOptions): Uplink {
     },
 
     resume() {
-      if (paused) unpause('resumed by operator');
+      if (paused && running) unpause('resumed by operator');
     },
 
     status(): UplinkStatus {
       const names = new Set<string>(parts.keys());
       if (running || started) for (const n of outbox.partitions()) names.add(n);
-      const partitions = [...names].sort().map((name) => partitionStatus(name, outbox.unsentCount(name), parts.get(name)));
+      const partitions = [...names].sort().map((name) => partitionStatus(name, unsent(name), parts.get(name)));
       return {
         state,
         ...(alarm ? { alarm: { ...alarm } } : {}),
