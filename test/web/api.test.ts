@@ -168,9 +168,9 @@ describe('web: JSON API', () => {
     assert.match(page.headers.get('content-type') ?? '', /text\/html/);
     assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'none'/);
     const html = await page.text();
-    assert.match(html, /<script src="app.js"/);
+    assert.match(html, /<script type="module" src="app.js"/);
     assert.doesNotMatch(html, /https?:\/\//, 'no external resources');
-    for (const [file, type] of [['app.js', /javascript/], ['style.css', /text\/css/]] as const) {
+    for (const [file, type] of [['app.js', /javascript/], ['dead-letters.js', /javascript/], ['format.js', /javascript/], ['style.css', /text\/css/]] as const) {
       const res = await fetch(`${server.url}/${file}`);
       assert.equal(res.status, 200, file);
       assert.match(res.headers.get('content-type') ?? '', type);

@@ -137,4 +137,25 @@ describe('web: status page in Chromium', { skip: existsSync(CHROMIUM) ? false : 
     assert.equal(await page.locator('#conn').textContent(), 'live');
     assert.deepEqual(problems.filter((p) => !/ERR_CONNECTION_REFUSED|WebSocket connection/.test(p)), []);
   });
+
+  it('shows plant data as text, never as markup', async (t) => {
+    const gw = fakeGateway([
+      { dlid: 5, at: '2026-11-26T10:00:00.000Z', connector: 'mes', code: 'PG_ERR_MQTT_PAYLOAD', reason: '<img src=x onerror="window.__pwned=1"><b>bold</b>', raw: Buffer.from('<script>window.__pwned=2</script>').toString('base64') },
+    ]);
+    gw.status.sources[0]!.details = { note: '<i>italic</i>' };
+    const server = await startTestServer(t, gw.control);
+    const browser = await launch(t);
+    const { page, problems } = await open(browser, server.url);
+    const row = page.locator('#dead-letters tr[data-dlid="5"]');
+    await row.waitFor();
+    assert.equal(await row.locator('td.reason').textContent(), '<img src=x onerror="window.__pwned=1"><b>bold</b>');
+    assert.equal(await row.locator('img, b').count(), 0);
+    await row.getByRole('button', { name: 'View' }).click();
+    await page.locator('#dl-detail-payload', { hasText: '<script>window.__pwned=2</script>' }).waitFor();
+    await page.keyboard.press('Escape');
+    await page.locator('#sources summary').first().click();
+    await page.locator('#sources', { hasText: '<i>italic</i>' }).waitFor();
+    assert.equal(await page.evaluate('window.__pwned ?? 0'), 0);
+    assert.deepEqual(problems, []);
+  });
 });
