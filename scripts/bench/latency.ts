@@ -1,0 +1,204 @@
+/**
+ * Latency bench: a steady 10,000 events/s in and out. The daemon runs as a child
+ * process; its uplink points at a tiny HTTP receiver in this process (node:http,
+ * parses each batch, answers 200 at once); a paced publisher child sends 50
+ * QoS 1 messages every 5 ms over 4 connections (4 lines → 4 partitions), each
+ * payload carrying `sentAt` = performance.timeOrigin + performance.now() at send
+ * time. Per event: latency = (receiver's clock when the batch body arrived) −
+ * sentAt, i.e. publish → ERP accepted. The first second is warm-up and skipped.
+ *
+ * Run twice: with the default uplink.lingerMs and with lingerMs 0, each on a
+ * fresh daemon and data dir. Verified: every event the publisher got a PUBACK
+ * for arrives, none twice.
+ *
+ * Standalone: `node dist/scripts/bench/latency.js [--quick]`.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UplinkSection } from '../../src/config/schema.js';
+import type { BenchFigure } from './figure.js';
+import { daemonNodeArgs, ingestYaml } from './ingest.js';
+import type { PublisherResult } from './load-publisher.js';
+import { Sampler, fmtInt, freePort, quantile, round, runChild, sleep, spawnDaemon, tempDir, waitForPort, writeDaemonConfig, type DaemonChild } from './proc.js';
+
+/** BENCH_LATENCY_RATE overrides the rate, to see latency below saturation on a busy machine. */
+const RATE = Number(process.env['BENCH_LATENCY_RATE'] ?? 10_000);
+const TICK_MS = 5;
+const CONNECTIONS = 4;
+const WARMUP_MS = 1000;
+
+interface Receiver {
+  url: string;
+  server: Server;
+  /** Events received: latency (ms) and sentAt, in arrival order. */
+  latency: number[];
+  sentAt: number[];
+  ids: Set<string>;
+  duplicates: number;
+  batches: number;
+  reset(): void;
+}
+
+async function startReceiver(): Promise<Receiver> {
+  const r: Receiver = {
+    url: '',
+    server: undefined as unknown as Server,
+    latency: [],
+    sentAt: [],
+    ids: new Set(),
+    duplicates: 0,
+    batches: 0,
+    reset() {
+      r.latency = [];
+      r.sentAt = [];
+      r.ids = new Set();
+      r.duplicates = 0;
+      r.batches = 0;
+    },
+  };
+  r.server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const now = performance.timeOrigin + performance.now();
+      let events: { id?: string; data?: { sentAt?: number } }[];
+      try {
+        events = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof events;
+      } catch {
+        res.writeHead(400).end();
+        return;
+      }
+      r.batches++;
+      for (const e of events) {
+        const id = String(e.id);
+        if (r.ids.has(id)) {
+          r.duplicates++;
+          continue;
+        }
+        r.ids.add(id);
+        const sent = e.data?.sentAt;
+        if (typeof sent === 'number') {
+          r.latency.push(now - sent);
+          r.sentAt.push(sent);
+        }
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  r.server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => r.server.listen(0, '127.0.0.1', () => resolve()));
+  r.url = `http://127.0.0.1:${(r.server.address() as { port: number }).port}/events`;
+  return r;
+}
+
+interface RunResult {
+  lingerMs: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+  rate: number;
+  measured: number;
+  peakAnonMiB: number;
+  daemonCores: number;
+  pub: PublisherResult;
+  batches: number;
+}
+
+async function run(receiver: Receiver, lingerMs: number | undefined, durationMs: number): Promise<RunResult> {
+  receiver.reset();
+  const tmp = tempDir('latency');
+  let daemon: DaemonChild | undefined;
+  try {
+    const port = await freePort();
+    const extra = lingerMs !== undefined ? `  lingerMs: ${lingerMs}` : '';
+    const cfg = writeDaemonConfig(tmp.path, ingestYaml(join(tmp.path, 'data'), port, receiver.url, extra));
+    daemon = spawnDaemon(cfg, { nodeArgs: daemonNodeArgs() });
+    const d = daemon;
+    await waitForPort(port, 20_000, () => d.alive());
+    const sampler = new Sampler(daemon.pid);
+    const child = runChild<PublisherResult>('load-publisher', { port, mode: 'paced', connections: CONNECTIONS, rate: RATE, durationMs, tickMs: TICK_MS, window: 1000, lines: CONNECTIONS, tag: randomBytes(3).toString('hex'), timeCapMs: 10_000 }, durationMs + 30_000);
+    let pub: PublisherResult;
+    try {
+      pub = await child.result;
+    } finally {
+      child.kill();
+    }
+    // Everything acknowledged must arrive (bounded wait).
+    const deadline = performance.now() + 15_000;
+    while (receiver.ids.size < pub.acked && performance.now() < deadline) await sleep(20);
+    const s = sampler.stop();
+    await daemon.stop();
+    daemon = undefined;
+    if (receiver.ids.size < pub.acked) throw new Error(`verification failed: ${fmtInt(pub.acked)} events acknowledged, ${fmtInt(receiver.ids.size)} reached the receiver within 15 s`);
+    if (receiver.duplicates > 0) throw new Error(`verification failed: the receiver saw ${receiver.duplicates} events twice`);
+    if (pub.acked < pub.sent) throw new Error(`the publisher got ${fmtInt(pub.acked)} PUBACKs for ${fmtInt(pub.sent)} messages`);
+
+    const t0 = Math.min(...receiver.sentAt.slice(0, 1000));
+    const measured: number[] = [];
+    let first = Number.POSITIVE_INFINITY;
+    let last = 0;
+    for (let i = 0; i < receiver.latency.length; i++) {
+      const sent = receiver.sentAt[i]!;
+      if (sent < t0 + WARMUP_MS) continue;
+      measured.push(receiver.latency[i]!);
+      first = Math.min(first, sent);
+      last = Math.max(last, sent);
+    }
+    measured.sort((a, b) => a - b);
+    return {
+      lingerMs: lingerMs ?? (UplinkSection.properties.lingerMs as unknown as { default: number }).default,
+      p50: round(quantile(measured, 0.5), 1),
+      p99: round(quantile(measured, 0.99), 1),
+      p999: round(quantile(measured, 0.999), 1),
+      max: round(measured[measured.length - 1] ?? Number.NaN, 1),
+      rate: measured.length / ((last - first) / 1000),
+      measured: measured.length,
+      peakAnonMiB: s.peakAnonMiB,
+      daemonCores: s.cores,
+      pub,
+      batches: receiver.batches,
+    };
+  } finally {
+    await daemon?.stop(5000);
+    tmp.remove();
+  }
+}
+
+export async function bench(opts: { quick: boolean }): Promise<BenchFigure[]> {
+  const durationMs = opts.quick ? 8_000 : 20_000;
+  const receiver = await startReceiver();
+  try {
+    const runs = [await run(receiver, undefined, durationMs), await run(receiver, 0, durationMs)];
+    const figures: BenchFigure[] = [];
+    for (const r of runs) {
+      const tag = `lingerMs ${r.lingerMs}${runs[0] === r ? ', default' : ''}`;
+      figures.push(
+        { name: `publish → ERP accepted latency p99 (${tag})`, value: r.p99, unit: 'ms', target: '≤ 25 ms', note: `p50 ${r.p50}, p99.9 ${r.p999}, max ${r.max} ms; ${fmtInt(r.measured)} events after 1 s warm-up` },
+        { name: `  p50 (${tag})`, value: r.p50, unit: 'ms' },
+        { name: `  p99.9 (${tag})`, value: r.p999, unit: 'ms' },
+        { name: `  max (${tag})`, value: r.max, unit: 'ms' },
+        {
+          name: `  achieved rate in and out (${tag})`,
+          value: Math.round(r.rate),
+          unit: 'events/s',
+          target: `${fmtInt(RATE)} events/s`,
+          note: `${fmtInt(r.batches)} batches (${round(r.measured / Math.max(1, r.batches), 1)}/batch); PUBACK p50 ${r.pub.pubackMs?.p50} p99 ${r.pub.pubackMs?.p99} ms; daemon ${round(r.daemonCores, 2)} cores, publisher ${round(r.pub.cpuCores, 2)}`,
+        },
+        { name: `  gateway private memory (RssAnon, peak) (${tag})`, value: Math.round(r.peakAnonMiB), unit: 'MiB', target: '≤ 150 MiB' },
+      );
+    }
+    return figures;
+  } finally {
+    await new Promise<void>((resolve) => {
+      receiver.server.close(() => resolve());
+      receiver.server.closeAllConnections();
+    });
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  for (const f of await bench({ quick: process.argv.includes('--quick') })) console.log(JSON.stringify(f));
+}
