@@ -50,6 +50,7 @@ import { META, SCHEMA_VERSION, SEQ_MAX, STORE_FILE, TABLES, batchId, tableStats,
 import type { BatchLimits, BatchOutcome, BufferStats, Outbox, SealedBatch } from './types.js';
 
 const MAINTAIN_INTERVAL_MS = 500;
+export const UNSENT_COUNT_CAP = 100_000;
 
 export interface OpenBufferOptions {
   dataDir: string;
@@ -86,6 +87,8 @@ export class BufferStore implements Outbox {
   private readonly partitionSet = new Set<string>();
   /** Per partition: last sequence of its last sealed batch (the outbox cursor). */
   private readonly sealedUpTo = new Map<string, number>();
+  /** Per partition: the limits of its last nextBatch, so settle can seal the next full batch in the same transaction. */
+  private readonly lastLimits = new Map<string, BatchLimits>();
   private readonly appendListeners = new Set<(partition: string) => void>();
   private readonly counters = { committed: 0, duplicates: 0, dropped: 0, refused: 0, commitErrors: 0, delivered: 0, deadLettered: 0 };
 
@@ -240,32 +243,47 @@ export class BufferStore implements Outbox {
     return () => this.appendListeners.delete(listener);
   }
 
+  /** Counted up to UNSENT_COUNT_CAP: exact for a status page, bounded in cost for a large backlog. */
   unsentCount(partition: string): number {
     const from = (this.sealedUpTo.get(partition) ?? 0) + 1;
-    return this.journal.getKeysCount({ start: [partition, from], end: [partition, SEQ_MAX] });
+    let n = 0;
+    // getKeysCount ignores `limit`; iterating keys honours it.
+    for (const _ of this.journal.getKeys({ start: [partition, from], end: [partition, SEQ_MAX], limit: UNSENT_COUNT_CAP })) n++;
+    return n;
   }
 
   async nextBatch(partition: string, limits: BatchLimits): Promise<SealedBatch | undefined> {
+    this.lastLimits.set(partition, limits);
     for (const { key, value } of this.batches.getRange({ start: [partition, 0], end: [partition, SEQ_MAX], limit: 1 })) {
       return toSealed(key[0], value);
     }
-    const seqs: number[] = [];
-    let bytes = 2;
-    const from = (this.sealedUpTo.get(partition) ?? 0) + 1;
-    for (const { key, value } of this.journal.getRange({ start: [partition, from], end: [partition, SEQ_MAX], limit: limits.maxEvents })) {
-      const size = Buffer.byteLength(value) + 1;
-      if (seqs.length > 0 && bytes + size > limits.maxBytes) break;
-      seqs.push(key[1]);
-      bytes += size;
-    }
-    if (seqs.length === 0) {
+    const record = this.collect(partition, limits);
+    if (!record) {
       this.forgetIfEmpty(partition);
       return undefined;
     }
-    const record: BatchRecord = { id: batchId(this.storeId, seqs), seqs, bytes: bytes - 1, sealedAt: new Date().toISOString() };
-    this.sealedUpTo.set(partition, seqs[seqs.length - 1]!);
-    await this.batches.put([partition, seqs[0]!], record);
+    this.sealedUpTo.set(partition, record.seqs[record.seqs.length - 1]!);
+    await this.batches.put([partition, record.seqs[0]!], record);
     return toSealed(partition, record);
+  }
+
+  /** The next batch of a partition's unsent events within the limits, and whether it is full. */
+  private collect(partition: string, limits: BatchLimits): (BatchRecord & { full: boolean }) | undefined {
+    const seqs: number[] = [];
+    let bytes = 2;
+    let full = false;
+    const from = (this.sealedUpTo.get(partition) ?? 0) + 1;
+    for (const { key, value } of this.journal.getRange({ start: [partition, from], end: [partition, SEQ_MAX], limit: limits.maxEvents })) {
+      const size = Buffer.byteLength(value) + 1;
+      if (seqs.length > 0 && bytes + size > limits.maxBytes) {
+        full = true;
+        break;
+      }
+      seqs.push(key[1]);
+      bytes += size;
+    }
+    if (seqs.length === 0) return undefined;
+    return { id: batchId(this.storeId, seqs), seqs, bytes: bytes - 1, sealedAt: new Date().toISOString(), full: full || seqs.length === limits.maxEvents };
   }
 
   body(batch: SealedBatch): Buffer {
@@ -297,6 +315,17 @@ export class BufferStore implements Outbox {
       if (retry) {
         retry.bytes = retry.seqs.reduce((n, s) => n + Buffer.byteLength(this.journal.get([p, s]) ?? '') + 1, 1);
         this.batches.put([p, retry.seqs[0]!], retry);
+      } else {
+        // A backlog drains one flush per batch, not two: the next batch, if already
+        // full, is sealed in this transaction. A partial one is left to nextBatch,
+        // so lingering for more events still works.
+        const limits = this.lastLimits.get(p);
+        const next = limits && !this.hasSealed(p, batch.seqs[0]!) ? this.collect(p, limits) : undefined;
+        if (next?.full) {
+          const { full: _, ...record } = next;
+          this.batches.put([p, record.seqs[0]!], record);
+          this.sealedUpTo.set(p, record.seqs[record.seqs.length - 1]!);
+        }
       }
       this.meta.put(META.lastSequence, this.lastSeq);
     });
@@ -323,6 +352,12 @@ export class BufferStore implements Outbox {
       for (const h of halves) this.batches.put([p, h.seqs[0]!], h);
     });
     return [toSealed(p, halves[0]), toSealed(p, halves[1])];
+  }
+
+  /** Whether the partition has a sealed batch other than the one at `except`. */
+  private hasSealed(partition: string, except: number): boolean {
+    for (const key of this.batches.getKeys({ start: [partition, 0], end: [partition, SEQ_MAX], limit: 2 })) if (key[1] !== except) return true;
+    return false;
   }
 
   /** Drops a partition from the set once nothing of it remains. */

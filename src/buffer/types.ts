@@ -40,7 +40,7 @@ export interface Outbox {
   partitions(): string[];
   /** Called synchronously after events of a partition are committed. Returns an unsubscribe function. */
   onAppend(listener: (partition: string) => void): () => void;
-  /** Unsent events of a partition (not yet sealed into a batch). */
+  /** Unsent events of a partition (not yet sealed into a batch), counted up to 100,000. */
   unsentCount(partition: string): number;
   /**
    * The oldest sealed, unsettled batch of the partition; if none, seals the next one
