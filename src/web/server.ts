@@ -43,8 +43,8 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
     // Prometheus scrapes and the page's polling would flood journald at one line per request.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
-    // Close keep-alive sockets at shutdown instead of waiting for the browser to drop them.
-    forceCloseConnections: true,
+    // At shutdown idle keep-alive sockets are closed and requests in flight finish (fastify's default, stated).
+    forceCloseConnections: 'idle',
   });
   const metrics = createMetrics(control);
   const hub = createLiveHub(control, logger);
