@@ -40,7 +40,7 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
   const app = Fastify({
     // Widened so the instance has fastify's default type and the route modules take a plain FastifyInstance.
     loggerInstance: logger as FastifyBaseLogger,
-    // Prometheus scrapes and the page's polling would flood journald at one line per request.
+    // Prometheus scrapes and health checks would flood journald at one line per request; errors are logged in http-errors.ts.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
     // At shutdown idle keep-alive sockets are closed and requests in flight finish (fastify's default, stated).
