@@ -6,7 +6,6 @@
 export type ErrorCode =
   | 'PG_ERR_CONFIG_INVALID'
   | 'PG_ERR_CONFIG_READ'
-  | 'PG_ERR_CONFIG_REF'
   | 'PG_ERR_BUFFER_FULL'
   | 'PG_ERR_BUFFER_COMMIT'
   | 'PG_ERR_BUFFER_CLOSED'
@@ -29,6 +28,11 @@ export type ErrorCode =
   | 'PG_ERR_FILE_MAPPING'
   | 'PG_ERR_DLQ_NOT_FOUND'
   | 'PG_ERR_DLQ_NOT_REPLAYABLE'
+  | 'PG_ERR_SOURCE_START'
+  | 'PG_ERR_WEB_BAD_REQUEST'
+  | 'PG_ERR_WEB_NOT_FOUND'
+  | 'PG_ERR_WEB_FORBIDDEN_ORIGIN'
+  | 'PG_ERR_WEB_INTERNAL'
   | 'PG_ERR_CLI_USAGE';
 
 export class PlantgateError extends Error {
