@@ -44,7 +44,6 @@ export class DeadLetters {
       reason: input.reason,
       ...(input.raw !== undefined ? { raw: Buffer.isBuffer(input.raw) ? input.raw.toString('base64') : Buffer.from(input.raw).toString('base64') } : {}),
       ...(input.context ? { context: input.context } : {}),
-      ...(input.draft ? { event: input.draft as unknown as Record<string, unknown>, partition: input.draft.partitionkey } : {}),
     };
     await this.table.put(dlid, entry);
     this.hooks.logger.warn({ code: input.code, dlid, connector, reason: input.reason, context: input.context }, 'dead-lettered');
@@ -84,10 +83,6 @@ export class DeadLetters {
       throw new PlantgateError('PG_ERR_DLQ_NOT_REPLAYABLE', `dead letter ${dlid} holds raw bytes (${entry.code}), not an event; fix the publisher or the mapping, then delete it`);
     }
     const partition = entry.partition;
-    const isEnvelope = typeof entry.event['specversion'] === 'string';
-    if (!isEnvelope) {
-      throw new PlantgateError('PG_ERR_DLQ_NOT_REPLAYABLE', `dead letter ${dlid} holds a draft that never became an event; fix its cause, then delete it`);
-    }
     let sequence = 0;
     await this.env.transaction(() => {
       sequence = this.hooks.nextSequence();

@@ -36,8 +36,6 @@ export interface DeadLetterInput {
   raw?: Buffer | string;
   /** Where it came from: topic, client id, file and line, node id... */
   context?: Record<string, unknown>;
-  /** The event itself, when one could be built (replayable). */
-  draft?: EventDraft;
 }
 
 export interface IngestSink {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createLogger } from '../../src/logger.js';
 import { startWebServer } from '../../src/web/server.js';
@@ -40,7 +40,9 @@ function alarm(gw: FakeGateway): void {
   gw.uplink.emit('alarm', gw.status.uplink.alarm);
 }
 
-describe('web: status page in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} not installed` }, () => {
+describe('web: status page in Chromium', () => {
+  before(() => assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is needed for the page tests: apt-get install chromium (.ci/run does)`));
+
   it('shows the buffer and dead letters, replays and deletes, follows live updates, notices a lost gateway', async (t) => {
     const gw = fakeGateway();
     const server = await startTestServer(t, gw.control);
