@@ -67,6 +67,8 @@ export class ServerConnection {
   private keepAliveTimeouts = 0;
   private connectedSince?: Date;
   private firstAttempt?: Promise<void>;
+  /** Bumped by every teardown; an establishment started in an older cycle stops at its next step. */
+  private cycle = 0;
 
   constructor(
     private readonly cfg: OpcuaConfigType,
@@ -112,7 +114,8 @@ export class ServerConnection {
       this.state = this.sessions === 0 && this.reconnects === 0 ? 'connecting' : 'reconnecting';
       try {
         const lostPromise = new Promise<Error>((resolve) => (this.lost = resolve));
-        await this.establish();
+        // A loss or stop() during establishment ends the attempt at once; its objects are torn down below.
+        await Promise.race([this.establish(this.cycle), lostPromise.then((e) => Promise.reject(e))]);
         firstDone();
         delay = this.cfg.reconnectMinDelayMs;
         lostReason = await lostPromise;
@@ -135,8 +138,12 @@ export class ServerConnection {
     this.state = 'stopped';
   }
 
-  private async establish(): Promise<void> {
+  private async establish(cycle: number): Promise<void> {
     const cfg = this.cfg;
+    // After each await: a teardown in between (loss, stop) makes this attempt stale.
+    const current = () => {
+      if (cycle !== this.cycle) throw new Error('connection attempt superseded');
+    };
     const client = OPCUAClient.create({
       applicationName: 'plantgate',
       applicationUri: this.identity.applicationUri,
@@ -159,7 +166,9 @@ export class ServerConnection {
     client.on('connection_lost', onLost('secure channel closed'));
     client.on('close', onLost('secure channel closed'));
     await withTimeout(client.connect(cfg.endpointUrl), cfg.requestTimeoutMs * 2, 'connect');
+    current();
     const session = await withTimeout(client.createSession(userIdentity(cfg.user)), cfg.requestTimeoutMs, 'createSession');
+    current();
     this.session = session;
     session.on('keepalive_failure', onLost('session keep-alive failed'));
     session.on('session_closed', onLost('session closed by the server'));
@@ -177,12 +186,14 @@ export class ServerConnection {
       cfg.requestTimeoutMs,
       'createSubscription',
     );
+    current();
     this.subscription = subscription;
     this.lastSeen = Date.now();
     subscription.on('keepalive', () => (this.lastSeen = Date.now()));
     subscription.on('received_notifications', () => (this.lastSeen = Date.now()));
     subscription.on('terminated', onLost('subscription terminated'));
-    await this.hooks.onSession(session, subscription);
+    await withTimeout(this.hooks.onSession(session, subscription), cfg.requestTimeoutMs * 3, 'creating monitored items');
+    current();
     this.sessions++;
     this.connectedSince = new Date();
     this.state = 'connected';
@@ -206,6 +217,7 @@ export class ServerConnection {
 
   private async teardown(channelGone: boolean): Promise<void> {
     const { client, session, subscription } = this;
+    this.cycle++;
     this.subscription = undefined;
     this.session = undefined;
     this.client = undefined;

@@ -7,6 +7,8 @@
  * stop(): stops intake, waits for commits in flight, closes the session; no
  * handshake is written after it resolved.
  */
+// First: catches node-opcua's console output from its very first line (see log-bridge.ts).
+import { bridgeNodeOpcuaLogs } from './log-bridge.js';
 import type { ClientSession, ClientSubscription } from 'node-opcua';
 import { PlantgateError } from '../../errors.js';
 import type { Source, SourceContext, SourceState, SourceStatus } from '../source.js';
@@ -52,6 +54,7 @@ export class OpcuaSource implements Source {
 
   async start(): Promise<void> {
     this.state = 'starting';
+    bridgeNodeOpcuaLogs(this.ctx.logger);
     this.identity = await openOwnIdentity(this.ctx.dataDir, this.ctx.gatewayId);
     const log = this.ctx.logger.child({ component: 'opcua', connector: this.cfg.name });
     this.connection = new ServerConnection(
