@@ -42,7 +42,8 @@ export async function exportCommand(config: Config, file: string | undefined, ou
   let after = 0;
   for (;;) {
     const page = await api<{ items: DeadLetter[] }>(config, 'GET', `/api/dead-letters?limit=${PAGE}&after=${after}`);
-    for (const d of page.items) lines.push(JSON.stringify(d));
+    // List pages leave raw payloads out (rawBytes only); fetch those entries whole.
+    for (const d of page.items) lines.push(JSON.stringify((d as { rawBytes?: number }).rawBytes ? await api<DeadLetter>(config, 'GET', `/api/dead-letters/${d.dlid}`) : d));
     if (page.items.length < PAGE) break;
     after = page.items[page.items.length - 1]!.dlid;
   }
