@@ -37,12 +37,25 @@ const PIPELINE_DEPTH = 4;
 /** Items per CreateMonitoredItems call: PLC servers commonly cap it (OperationLimits.MaxMonitoredItemsPerCall) near 1000. */
 const ITEMS_PER_CALL = 1000;
 
+interface ItemPlan {
+  idPrefix: string;
+  /** Rendered once when the template names only per-item values. */
+  partition: string | undefined;
+  subject: string | undefined;
+}
+
+const PER_ITEM = new Set(['site', 'line', 'connector', 'name', 'nodeId']);
+function perItemOnly(template: string): boolean {
+  return [...template.matchAll(/\{([A-Za-z0-9_.-]+)\}/g)].every((m) => PER_ITEM.has(m[1]!));
+}
+
 export class DataChangeIngest {
   readonly counters: DataChangeCounters = { changes: 0, committed: 0, duplicates: 0, badQuality: 0, dropped: 0, refusals: 0 };
   private queue: CommitItem[] = [];
   private flushing?: Promise<void>;
   private stopping = false;
   private groups: ClientMonitoredItemGroup[] = [];
+  private readonly plans = new Map<string, ItemPlan>();
 
   constructor(
     private readonly cfg: OpcuaConfigType,
@@ -102,6 +115,22 @@ export class DataChangeIngest {
     this.groups = [];
   }
 
+  /**
+   * The hot path (tens of thousands of calls per second): templates that name only
+   * per-item values are rendered once per item, and the id is a per-item hash
+   * prefix plus the observation key instead of a hash per change.
+   */
+  private plan(item: OpcuaItemConfig, nodeId: string): ItemPlan {
+    let p = this.plans.get(nodeId);
+    if (!p) {
+      const scope = { name: item.name ?? nodeId, nodeId };
+      const fixed = (t: string | undefined) => (t !== undefined && perItemOnly(t) ? render(t, scope, this.tpl) : undefined);
+      p = { idPrefix: stableId(this.serverKey, nodeId).slice(0, 20), partition: fixed(this.cfg.partitionKey), subject: fixed(item.subject) };
+      this.plans.set(nodeId, p);
+    }
+    return p;
+  }
+
   private onChange(item: OpcuaItemConfig, nodeId: string, dv: DataValue): void {
     if (this.stopping) return;
     this.counters.changes++;
@@ -112,20 +141,22 @@ export class DataChangeIngest {
       }
       return;
     }
-    const data = { ...valueData(dv), nodeId, ...(item.name ? { name: item.name } : {}) };
-    if (data.quality !== 'good') this.counters.badQuality++;
+    const plan = this.plan(item, nodeId);
+    const data: Record<string, unknown> = valueData(dv) as unknown as Record<string, unknown>;
+    data['nodeId'] = nodeId;
+    if (item.name) data['name'] = item.name;
+    if (data['quality'] !== 'good') this.counters.badQuality++;
     const key = observationKey(dv);
-    const scope = { ...data, name: item.name ?? nodeId };
-    this.queue.push({
-      draft: {
-        ...(key ? { id: stableId(this.serverKey, nodeId, key) } : {}),
-        type: item.type,
-        time: data.sourceTimestamp ?? data.serverTimestamp ?? new Date().toISOString(),
-        ...(item.subject ? { subject: render(item.subject, scope, this.tpl) } : {}),
-        partitionkey: render(this.cfg.partitionKey, scope, this.tpl),
-        data,
-      },
-    });
+    const scope = plan.partition === undefined || (item.subject && plan.subject === undefined) ? { ...data, name: item.name ?? nodeId } : undefined;
+    const draft: CommitItem['draft'] = {
+      type: item.type,
+      time: (data['sourceTimestamp'] ?? data['serverTimestamp'] ?? new Date().toISOString()) as string,
+      partitionkey: plan.partition ?? render(this.cfg.partitionKey, scope!, this.tpl),
+      data,
+    };
+    if (key) draft.id = `${plan.idPrefix}-${key}`;
+    if (item.subject) draft.subject = plan.subject ?? render(item.subject, scope!, this.tpl);
+    this.queue.push({ draft });
     if (!this.flushing) this.flushing = this.flush().finally(() => (this.flushing = undefined));
   }
 

@@ -47,7 +47,7 @@ test('data changes become events with value, OPC UA type, status code and timest
   assert.match(String(pc.data['sourceTimestamp']), /^\d{4}-\d\d-\d\dT/);
   assert.match(String(pc.data['serverTimestamp']), /^\d{4}-\d\d-\d\dT/);
   assert.equal(pc.time, pc.data['sourceTimestamp'], 'time is the source timestamp');
-  assert.match(pc.id!, /^[0-9a-f]{32}$/);
+  assert.match(pc.id!, /^[0-9a-f]{20}-\d+\.\d+$/, 'id: hash of server and node, then the source timestamp');
   const values = byName('partCount').map((d) => d.data['value'] as number);
   assert.ok(values.every((v, i) => i === 0 || v > values[i - 1]!), `counter values increase in order: ${values.join(',')}`);
 
