@@ -17,7 +17,7 @@ import { contractBuffer } from '../../helpers/source-contract.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { RecordingSink, context, opcuaConfig, sharedSim } from './helpers.js';
 
-const sim = sharedSim();
+const sim = sharedSim({ user: 'operator:pw-1' });
 
 const HOME_PKI = join(homedir(), '.config', 'node-opcua-default-nodejs');
 
@@ -88,4 +88,29 @@ test('security None opens without any certificate exchange and reports usage err
   const { config } = parseConfig(`gateway:\n  dataDir: ${JSON.stringify(dataDir)}\n`);
   assert.equal(await opcuaTrust(['bogus'], config, { out: (l) => lines.push(l), err: (l) => lines.push(l) }), 2);
   assert.match(lines.join('\n'), /PG_ERR_CLI_USAGE: usage: plantgate opcua list/);
+});
+
+test('username identity: a wrong password is reported as a refused identity, the right one opens the session', async (t) => {
+  const server = await sim();
+  const dataDir = tempDir(t);
+  const buffer = await contractBuffer(t, dataDir);
+  const wrong = createSource(
+    opcuaConfig({ endpointUrl: server.endpointUrl, reconnectMinDelayMs: 5000, user: { type: 'username', username: 'operator', password: 'nope' }, items: [{ nodeId: server.id('Machine.State') }] }),
+    context(buffer.sinkFor('plc1'), dataDir),
+  );
+  t.after(() => wrong.stop());
+  await wrong.start();
+  assert.equal(wrong.status().lastError?.code, 'PG_ERR_OPCUA_CONNECT');
+  assert.match(wrong.status().lastError!.message, /refused the user identity.*sources\.opcua\[\]\.user/s);
+  await wrong.stop();
+
+  const sink = new RecordingSink(buffer.sinkFor('plc1'));
+  const right = createSource(
+    opcuaConfig({ endpointUrl: server.endpointUrl, user: { type: 'username', username: 'operator', password: 'pw-1' }, items: [{ nodeId: server.id('Machine.State') }] }),
+    context(sink, dataDir),
+  );
+  t.after(() => right.stop());
+  await right.start();
+  assert.equal(right.status().state, 'running');
+  await waitFor(() => sink.committed.length >= 1, 'a data change with the username session', 10_000);
 });
