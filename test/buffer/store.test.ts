@@ -145,4 +145,19 @@ describe('buffer store', () => {
     assert.equal(sink.accepting(), true);
     await sink.commit([draft(99)]);
   });
+
+  it('refuses intake below the free-disk floor and says so', async (t) => {
+    const b = await buffer(t, undefined, { minFreeDiskBytes: Number.MAX_SAFE_INTEGER });
+    const sink = b.sinkFor('mes');
+    assert.equal(sink.accepting(), false);
+    await assert.rejects(sink.commit([draft(1)]), (e) => isPlantgateError(e, 'PG_ERR_BUFFER_FULL') && /buffer.minFreeDiskBytes/.test(e.message));
+    assert.match(b.stats().fullReason ?? '', /free disk space/);
+    assert.equal(b.stats().pendingEvents, 0);
+  });
+
+  it('refuses commits once closed, so a source does not acknowledge', async (t) => {
+    const b = await buffer(t);
+    await b.close();
+    await assert.rejects(b.sinkFor('mes').commit([draft(1)]), (e) => isPlantgateError(e, 'PG_ERR_BUFFER_CLOSED'));
+  });
 });
