@@ -4,7 +4,6 @@
  * Exit codes: 0 ok, 1 failure at run time, 2 bad usage or bad config.
  */
 import { parseArgs } from 'node:util';
-import { opcuaTrust } from './cli/opcua-trust.js';
 import { ApiError } from './cli/api-client.js';
 import { DLQ_USAGE, dlqCommand, exportCommand } from './cli/dlq.js';
 import { statusCommand } from './cli/status.js';
@@ -55,7 +54,8 @@ async function main(argv: string[]): Promise<number> {
     case 'export':
       return exportCommand(loaded.config, values.out);
     case 'opcua':
-      return opcuaTrust(rest, loaded.config);
+      // node-opcua takes seconds and ~90 MiB to load: only this command and an opcua source pay for it.
+      return (await import('./cli/opcua-trust.js')).opcuaTrust(rest, loaded.config);
     default:
       process.stderr.write(`PG_ERR_CLI_USAGE: unknown command '${command}'\n${USAGE}\n`);
       return 2;

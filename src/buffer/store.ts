@@ -89,7 +89,7 @@ export class BufferStore implements Outbox {
   private readonly sealedUpTo = new Map<string, number>();
   /** Per partition: the limits of its last nextBatch, so settle can seal the next full batch in the same transaction. */
   private readonly lastLimits = new Map<string, BatchLimits>();
-  private readonly appendListeners = new Set<(partition: string) => void>();
+  private readonly appendListeners = new Set<(partition: string, count: number) => void>();
   private readonly counters = { committed: 0, duplicates: 0, dropped: 0, refused: 0, commitErrors: 0, delivered: 0, deadLettered: 0 };
 
   constructor(private readonly opts: OpenBufferOptions) {
@@ -208,23 +208,26 @@ export class BufferStore implements Outbox {
     }
     this.pending += n;
     this.counters.committed += n;
-    let last: string | undefined;
-    for (const p of partitions) {
-      if (p !== last) this.announce(p);
-      last = p;
+    let run = 0;
+    for (let i = 0; i < partitions.length; i++) {
+      run++;
+      if (partitions[i] !== partitions[i + 1]) {
+        this.announce(partitions[i]!, run);
+        run = 0;
+      }
     }
     return outcomes;
   }
 
-  private announce(partition: string): void {
+  private announce(partition: string, count: number): void {
     this.partitionSet.add(partition);
-    for (const listener of this.appendListeners) listener(partition);
+    for (const listener of this.appendListeners) listener(partition, count);
   }
 
   private appendReplayed(partition: string, json: string, seq: number): void {
     this.journal.put([partition, seq], json);
     this.pending++;
-    queueMicrotask(() => this.announce(partition));
+    queueMicrotask(() => this.announce(partition, 1));
   }
 
   private async addDeadLetter(connector: string, entry: DeadLetterInput): Promise<void> {
@@ -238,7 +241,7 @@ export class BufferStore implements Outbox {
     return [...this.partitionSet];
   }
 
-  onAppend(listener: (partition: string) => void): () => void {
+  onAppend(listener: (partition: string, count: number) => void): () => void {
     this.appendListeners.add(listener);
     return () => this.appendListeners.delete(listener);
   }

@@ -38,8 +38,8 @@ export interface BatchLimits {
 export interface Outbox {
   /** Partitions that have sealed batches or unsent events, in no particular order. */
   partitions(): string[];
-  /** Called synchronously after events of a partition are committed. Returns an unsubscribe function. */
-  onAppend(listener: (partition: string) => void): () => void;
+  /** Called synchronously after events of a partition are committed, with how many. Returns an unsubscribe function. */
+  onAppend(listener: (partition: string, count: number) => void): () => void;
   /** Unsent events of a partition (not yet sealed into a batch), counted up to 100,000. */
   unsentCount(partition: string): number;
   /**

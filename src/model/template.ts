@@ -21,17 +21,32 @@ export interface TemplateScope {
 
 const PLACEHOLDER = /\{([A-Za-z0-9_.-]+)\}/g;
 
+/** Literal text at even indexes, placeholder names at odd ones. */
+type CompiledTemplate = string[];
+const compiled = new Map<string, CompiledTemplate>();
+
+function compile(template: string): CompiledTemplate {
+  let parts = compiled.get(template);
+  if (!parts) {
+    // split() with a capture group keeps the names at the odd indexes.
+    parts = template.split(PLACEHOLDER);
+    compiled.set(template, parts);
+  }
+  return parts;
+}
+
 /** Renders a template; returns undefined names in `missing` instead of throwing. */
 export function renderTemplate(template: string, scope: TemplateScope): { value: string; missing: string[] } {
+  const parts = compile(template);
   const missing: string[] = [];
-  const value = template.replace(PLACEHOLDER, (_, name: string) => {
+  let value = parts[0]!;
+  for (let i = 1; i < parts.length; i += 2) {
+    const name = parts[i]!;
     const v = scope.captures?.[name] ?? scalar(getPath(scope.payload, name)) ?? scope.context?.[name];
-    if (v === undefined || v === '') {
-      missing.push(name);
-      return '';
-    }
-    return v;
-  });
+    if (v === undefined || v === '') missing.push(name);
+    else value += v;
+    value += parts[i + 1]!;
+  }
   return { value, missing };
 }
 
@@ -41,8 +56,12 @@ function scalar(v: unknown): string | undefined {
   return undefined;
 }
 
+/** Already in the form toISOString() writes: kept as it is (the common case, and a hot path). */
+const CANONICAL_ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
 /** Normalises a source timestamp (ISO string, epoch ms or seconds, Date) to ISO 8601; undefined if unusable. */
 export function toIsoTime(v: unknown): string | undefined {
+  if (typeof v === 'string' && CANONICAL_ISO.test(v) && !Number.isNaN(Date.parse(v))) return v;
   if (v instanceof Date) return Number.isNaN(v.getTime()) ? undefined : v.toISOString();
   if (typeof v === 'number' && Number.isFinite(v)) return new Date(v < 1e11 ? v * 1000 : v).toISOString();
   if (typeof v === 'string' && v.length > 0) {

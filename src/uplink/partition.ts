@@ -20,6 +20,8 @@ export interface Partition {
   lastBatchFull: boolean;
   /** onAppend fired since the last batch was sealed. */
   appended: boolean;
+  /** Events appended since the last batch was sealed (from onAppend's counts): fills a lingering batch without counting the store. */
+  appendedEvents: number;
   /** Failed attempts in a row for the current batch. */
   attempts: number;
   inFlight?: { batchId: string; events: number; attempts: number; since: string };
@@ -30,7 +32,7 @@ export interface Partition {
 }
 
 export function newPartition(name: string): Partition {
-  return { name, state: 'idle', lingering: false, sealedAhead: false, lastBatchFull: false, appended: false, attempts: 0 };
+  return { name, state: 'idle', lingering: false, sealedAhead: false, lastBatchFull: false, appended: false, appendedEvents: 0, attempts: 0 };
 }
 
 export function partitionStatus(name: string, unsent: number, p: Partition | undefined): PartitionStatus {

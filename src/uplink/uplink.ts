@@ -116,21 +116,21 @@ export function createUplink(opts: UplinkOptions): Uplink {
   }
 
   /** Runs inside the buffer's commit path: it must never throw there. */
-  function onAppend(name: string): void {
+  function onAppend(name: string, count: number): void {
     try {
-      wake(name);
+      wake(name, count);
     } catch (err) {
       log.error({ err: describeError(err), partition: name }, 'could not wake the partition; it is picked up at the next append or restart');
     }
   }
 
-  function wake(name: string): void {
+  function wake(name: string, count: number): void {
     const p = partition(name);
     p.appended = true;
+    p.appendedEvents += count;
     if (p.pendingSince === undefined) p.pendingSince = Date.now();
     if (p.state === 'idle') schedule(p);
-    // A lingering partition holds less than a batch, so this count stays small.
-    else if (p.state === 'waiting' && p.lingering && outbox.unsentCount(name) >= config.maxBatchEvents) enqueue(p);
+    else if (p.state === 'waiting' && p.lingering && p.appendedEvents >= config.maxBatchEvents) enqueue(p);
   }
 
   function pump(): void {
@@ -153,6 +153,7 @@ export function createUplink(opts: UplinkOptions): Uplink {
       if (!batch) {
         // Events appended from here on are not in this batch; they wake the next one.
         p.appended = false;
+        p.appendedEvents = 0;
         p.pendingSince = undefined;
         batch = await outbox.nextBatch(p.name, limits);
         if (!batch) {

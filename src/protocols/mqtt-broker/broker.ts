@@ -17,7 +17,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Aedes, type AedesPublishPacket, type Client } from 'aedes';
 import { PlantgateError, describeError, isPlantgateError, type ErrorCode } from '../../errors.js';
-import type { Source, SourceContext, SourceState, SourceStatus } from '../source.js';
+import type { CommitItem, CommitOutcome, Source, SourceContext, SourceState, SourceStatus } from '../source.js';
 import type { MqttBrokerConfigType } from './config.js';
 import { MappingError, buildDraft, compileMapping, filterMatches, matchFilter, type CompiledMapping } from './mapping.js';
 
@@ -35,9 +35,15 @@ export class MqttBrokerSource implements Source {
   private state: SourceState = 'stopped';
   private stopping = false;
   private lastError: SourceStatus['lastError'];
-  private readonly inFlight = new Set<Promise<void>>();
-  private readonly counters = { received: 0, committed: 0, duplicates: 0, deadLettered: 0, unmapped: 0, ignored: 0, heldWhileFull: 0, clients: 0 };
+  /** Messages between arrival and acknowledgement; stop() waits for them. */
+  private inFlight = 0;
+  private drained: (() => void) | undefined;
+  private readonly counters = { received: 0, committed: 0, duplicates: 0, deadLettered: 0, unmapped: 0, heldWhileFull: 0, clients: 0 };
   private address: { host: string; port: number } | undefined;
+  /** Messages waiting for the next grouped commit (one sink call per event-loop turn). */
+  /** Messages whose PUBACK is held because the buffer refused them; degraded while any are. */
+  private heldNow = 0;
+  private queue: { item: CommitItem; resolve: (o: CommitOutcome) => void; reject: (e: unknown) => void }[] = [];
 
   constructor(
     private readonly config: MqttBrokerConfigType,
@@ -92,17 +98,26 @@ export class MqttBrokerSource implements Source {
     const topic = packet.topic;
     if (topic.startsWith('$SYS') || this.config.ignoreTopics.some((f) => filterMatches(f, topic))) return cb(null);
     this.counters.received++;
-    const work = this.ingest(client, packet).then(
-      () => cb(null),
-      (err) => this.ctx.logger.error({ err: describeError(err), topic, clientId: client?.id }, 'mqtt message not acknowledged'),
+    this.inFlight++;
+    this.ingest(client, packet).then(
+      () => {
+        this.done();
+        cb(null);
+      },
+      (err: unknown) => {
+        this.done();
+        this.ctx.logger.error({ err: describeError(err), topic, clientId: client?.id }, 'mqtt message not acknowledged');
+      },
     );
-    this.inFlight.add(work);
-    void work.finally(() => this.inFlight.delete(work));
+  }
+
+  private done(): void {
+    if (--this.inFlight === 0 && this.drained) this.drained();
   }
 
   private async ingest(client: Client | null, packet: AedesPublishPacket): Promise<void> {
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-    const context = { topic: packet.topic, clientId: client?.id, qos: packet.qos, bytes: payload.length };
+    const context = () => ({ topic: packet.topic, clientId: client?.id, qos: packet.qos, bytes: payload.length });
 
     if (payload.length > this.config.maxPayloadBytes) {
       return this.deadLetter(client, 'PG_ERR_MQTT_TOO_LARGE', `payload of ${payload.length} bytes exceeds sources.mqttBroker.maxPayloadBytes (${this.config.maxPayloadBytes}); the first ${Math.min(payload.length, MAX_RAW_KEPT_BYTES)} bytes are kept`, payload.subarray(0, MAX_RAW_KEPT_BYTES), context);
@@ -142,13 +157,34 @@ export class MqttBrokerSource implements Source {
       draft.id === undefined && packet.qos > 0 && client
         ? { key: `${client.id}:${packet.messageId}`, hash: createHash('sha1').update(packet.topic).update(payload).digest('base64'), resend: packet.dup === true }
         : undefined;
-    const [outcome] = await this.untilCommitted(client, () => this.ctx.sink.commit([{ draft, ...(transport ? { transport } : {}) }]));
-    if (outcome?.duplicate) this.counters.duplicates++;
+    const item: CommitItem = transport ? { draft, transport } : { draft };
+    const outcome = await this.untilCommitted(client, () => this.commitGrouped(item));
+    if (outcome.duplicate) this.counters.duplicates++;
     else this.counters.committed++;
   }
 
-  private async deadLetter(client: Client | null, code: ErrorCode, reason: string, raw: Buffer, context: Record<string, unknown>): Promise<void> {
-    await this.untilCommitted(client, () => this.ctx.sink.deadLetter({ code, reason, raw, context }));
+  /**
+   * Commits with the other messages of this event-loop turn in one sink call: one
+   * envelope pass, one capacity check and one promise chain for all of them
+   * instead of one each. Each message still settles on its own outcome.
+   */
+  private commitGrouped(item: CommitItem): Promise<CommitOutcome> {
+    return new Promise((resolve, reject) => {
+      if (this.queue.push({ item, resolve, reject }) === 1) setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    const group = this.queue;
+    this.queue = [];
+    this.ctx.sink.commit(group.map((g) => g.item)).then(
+      (outcomes) => group.forEach((g, i) => g.resolve(outcomes[i]!)),
+      (err: unknown) => group.forEach((g) => g.reject(err)),
+    );
+  }
+
+  private async deadLetter(client: Client | null, code: ErrorCode, reason: string, raw: Buffer, context: () => Record<string, unknown>): Promise<void> {
+    await this.untilCommitted(client, () => this.ctx.sink.deadLetter({ code, reason, raw, context: context() }));
     this.counters.deadLettered++;
   }
 
@@ -158,23 +194,25 @@ export class MqttBrokerSource implements Source {
    */
   private async untilCommitted<T>(client: Client | null, attempt: () => Promise<T>): Promise<T> {
     let held = false;
-    for (;;) {
-      try {
-        const result = await attempt();
-        if (held) this.setState('running');
-        return result;
-      } catch (err) {
-        if (!isPlantgateError(err) || !['PG_ERR_BUFFER_FULL', 'PG_ERR_BUFFER_COMMIT'].includes(err.code)) throw err;
-        if (!held) {
-          held = true;
-          this.counters.heldWhileFull++;
-          this.lastError = { code: err.code, message: err.message, at: new Date().toISOString() };
-          this.setState('degraded');
+    try {
+      for (;;) {
+        try {
+          return await attempt();
+        } catch (err) {
+          if (!isPlantgateError(err) || !['PG_ERR_BUFFER_FULL', 'PG_ERR_BUFFER_COMMIT'].includes(err.code)) throw err;
+          if (!held) {
+            held = true;
+            this.counters.heldWhileFull++;
+            if (this.heldNow++ === 0) this.setState('degraded');
+            this.lastError = { code: err.code, message: err.message, at: new Date().toISOString() };
+          }
+          if (this.stopping || (client !== null && (client as unknown as { closed?: boolean }).closed)) throw err;
+          await new Promise((r) => setTimeout(r, HOLD_RETRY_MS));
+          if (this.stopping) throw err;
         }
-        if (this.stopping || (client !== null && (client as unknown as { closed?: boolean }).closed)) throw err;
-        await new Promise((r) => setTimeout(r, HOLD_RETRY_MS));
-        if (this.stopping) throw err;
       }
+    } finally {
+      if (held && --this.heldNow === 0) this.setState('running');
     }
   }
 
@@ -187,7 +225,8 @@ export class MqttBrokerSource implements Source {
     this.stopping = true;
     // close() resolves only once every connection has ended, so stop accepting first and end them below.
     const closed = new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    await Promise.allSettled([...this.inFlight]);
+    if (this.inFlight > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+    this.drained = undefined;
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => (this.broker ? this.broker.close(() => resolve()) : resolve()));
     await closed;
