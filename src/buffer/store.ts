@@ -44,9 +44,10 @@ import { PlantgateError, describeError } from '../errors.js';
 import { SPEC_VERSION, sourceUri } from '../model/event.js';
 import type { CommitItem, CommitOutcome, DeadLetterInput, IngestSink } from '../protocols/source.js';
 import { CapacityGuard } from './capacity.js';
+import { BatchLedger } from './batches.js';
 import { DeadLetters } from './dead-letters.js';
 import { DedupeIndex } from './dedupe.js';
-import { META, SCHEMA_VERSION, SEQ_MAX, STORE_FILE, TABLES, batchId, tableStats, type BatchRecord, type PartitionKey } from './layout.js';
+import { META, SCHEMA_VERSION, SEQ_MAX, STORE_FILE, TABLES, tableStats, type BatchRecord, type PartitionKey } from './layout.js';
 import type { BatchLimits, BatchOutcome, BufferStats, Outbox, SealedBatch } from './types.js';
 
 const MAINTAIN_INTERVAL_MS = 500;
@@ -71,6 +72,7 @@ export class BufferStore implements Outbox {
   private readonly meta: Database;
   private readonly journal: Database<string, PartitionKey>;
   private readonly batches: Database<BatchRecord, PartitionKey>;
+  private readonly ledger: BatchLedger;
   private readonly dedupe: DedupeIndex;
   private readonly capacity: CapacityGuard;
   private readonly log: Logger;
@@ -85,10 +87,6 @@ export class BufferStore implements Outbox {
   private timer: NodeJS.Timeout | undefined;
   /** Partitions with journal entries. */
   private readonly partitionSet = new Set<string>();
-  /** Per partition: last sequence of its last sealed batch (the outbox cursor). */
-  private readonly sealedUpTo = new Map<string, number>();
-  /** Per partition: the limits of its last nextBatch, so settle can seal the next full batch in the same transaction. */
-  private readonly lastLimits = new Map<string, BatchLimits>();
   private readonly appendListeners = new Set<(partition: string, count: number) => void>();
   private readonly counters = { committed: 0, duplicates: 0, dropped: 0, refused: 0, commitErrors: 0, delivered: 0, deadLettered: 0 };
 
@@ -100,6 +98,7 @@ export class BufferStore implements Outbox {
     this.meta = this.env.openDB({ name: TABLES.meta });
     this.journal = this.env.openDB<string, PartitionKey>({ name: TABLES.journal, encoding: 'string' });
     this.batches = this.env.openDB<BatchRecord, PartitionKey>({ name: TABLES.batches });
+    this.ledger = new BatchLedger(this.batches, this.journal, () => this.storeId);
     const dedupeTables = [this.env.openDB({ name: TABLES.dedupe0 }), this.env.openDB({ name: TABLES.dedupe1 })] as const;
     this.dedupe = new DedupeIndex([dedupeTables[0], dedupeTables[1]] as never, this.meta, opts.config.dedupeMaxEntries, opts.config.dedupeMaxAgeHours * 3_600_000);
     this.capacity = new CapacityGuard(opts.config, opts.dataDir);
@@ -128,10 +127,7 @@ export class BufferStore implements Outbox {
       this.partitionSet.add(p);
       for (const key of this.journal.getKeys({ start: [p, SEQ_MAX], end: [p, -1], reverse: true, limit: 1 })) last = Math.max(last, key[1]);
     }
-    for (const { key, value } of this.batches.getRange()) {
-      const top = value.seqs[value.seqs.length - 1]!;
-      if (top > (this.sealedUpTo.get(key[0]) ?? 0)) this.sealedUpTo.set(key[0], top);
-    }
+    this.ledger.load();
     this.lastSeq = Math.max(last, this.deadLetters.lastId());
     this.pending = tableStats(this.journal).entryCount;
     await this.capacity.refreshDisk();
@@ -248,55 +244,20 @@ export class BufferStore implements Outbox {
 
   /** Counted up to UNSENT_COUNT_CAP: exact for a status page, bounded in cost for a large backlog. */
   unsentCount(partition: string): number {
-    const from = (this.sealedUpTo.get(partition) ?? 0) + 1;
     let n = 0;
     // getKeysCount ignores `limit`; iterating keys honours it.
-    for (const _ of this.journal.getKeys({ start: [partition, from], end: [partition, SEQ_MAX], limit: UNSENT_COUNT_CAP })) n++;
+    for (const _ of this.journal.getKeys({ start: [partition, this.ledger.unsentFrom(partition)], end: [partition, SEQ_MAX], limit: UNSENT_COUNT_CAP })) n++;
     return n;
   }
 
   async nextBatch(partition: string, limits: BatchLimits): Promise<SealedBatch | undefined> {
-    this.lastLimits.set(partition, limits);
-    for (const { key, value } of this.batches.getRange({ start: [partition, 0], end: [partition, SEQ_MAX], limit: 1 })) {
-      return toSealed(key[0], value);
-    }
-    const record = this.collect(partition, limits);
-    if (!record) {
-      this.forgetIfEmpty(partition);
-      return undefined;
-    }
-    this.sealedUpTo.set(partition, record.seqs[record.seqs.length - 1]!);
-    await this.batches.put([partition, record.seqs[0]!], record);
-    return toSealed(partition, record);
-  }
-
-  /** The next batch of a partition's unsent events within the limits, and whether it is full. */
-  private collect(partition: string, limits: BatchLimits): (BatchRecord & { full: boolean }) | undefined {
-    const seqs: number[] = [];
-    let bytes = 2;
-    let full = false;
-    const from = (this.sealedUpTo.get(partition) ?? 0) + 1;
-    for (const { key, value } of this.journal.getRange({ start: [partition, from], end: [partition, SEQ_MAX], limit: limits.maxEvents })) {
-      const size = Buffer.byteLength(value) + 1;
-      if (seqs.length > 0 && bytes + size > limits.maxBytes) {
-        full = true;
-        break;
-      }
-      seqs.push(key[1]);
-      bytes += size;
-    }
-    if (seqs.length === 0) return undefined;
-    return { id: batchId(this.storeId, seqs), seqs, bytes: bytes - 1, sealedAt: new Date().toISOString(), full: full || seqs.length === limits.maxEvents };
+    const batch = await this.ledger.next(partition, limits);
+    if (!batch) this.forgetIfEmpty(partition);
+    return batch;
   }
 
   body(batch: SealedBatch): Buffer {
-    const parts: string[] = new Array(batch.seqs.length);
-    for (let i = 0; i < batch.seqs.length; i++) {
-      const json = this.journal.get([batch.partition, batch.seqs[i]!]);
-      if (json === undefined) throw new PlantgateError('PG_ERR_BUFFER_COMMIT', `event ${batch.seqs[i]} of batch ${batch.id} is missing from the journal`);
-      parts[i] = json;
-    }
-    return Buffer.from(`[${parts.join(',')}]`);
+    return this.ledger.body(batch);
   }
 
   events(batch: SealedBatch): Record<string, unknown>[] {
@@ -305,9 +266,8 @@ export class BufferStore implements Outbox {
 
   async settle(batch: SealedBatch, outcome: BatchOutcome): Promise<SealedBatch | undefined> {
     const p = batch.partition;
-    const retry = outcome.retry.length > 0 ? { id: batchId(this.storeId, outcome.retry), seqs: outcome.retry, bytes: 0, sealedAt: new Date().toISOString() } : undefined;
+    let retry: SealedBatch | undefined;
     await this.env.transaction(() => {
-      this.batches.remove([p, batch.seqs[0]!]);
       for (const seq of outcome.delivered) this.journal.remove([p, seq]);
       for (const r of outcome.rejected) {
         const json = this.journal.get([p, r.seq]);
@@ -315,59 +275,25 @@ export class BufferStore implements Outbox {
         this.deadLetters.putInTxn('uplink', { code: r.code, reason: r.reason, partition: p, event: JSON.parse(json) as Record<string, unknown> });
         this.journal.remove([p, r.seq]);
       }
-      if (retry) {
-        retry.bytes = retry.seqs.reduce((n, s) => n + Buffer.byteLength(this.journal.get([p, s]) ?? '') + 1, 1);
-        this.batches.put([p, retry.seqs[0]!], retry);
-      } else {
-        // A backlog drains one flush per batch, not two: the next batch, if already
-        // full, is sealed in this transaction. A partial one is left to nextBatch,
-        // so lingering for more events still works.
-        const limits = this.lastLimits.get(p);
-        const next = limits && !this.hasSealed(p, batch.seqs[0]!) ? this.collect(p, limits) : undefined;
-        if (next?.full) {
-          const { full: _, ...record } = next;
-          this.batches.put([p, record.seqs[0]!], record);
-          this.sealedUpTo.set(p, record.seqs[record.seqs.length - 1]!);
-        }
-      }
+      retry = this.ledger.settleInTxn(batch, outcome.retry);
       this.meta.put(META.lastSequence, this.lastSeq);
     });
-    const removed = outcome.delivered.length + outcome.rejected.length;
-    this.pending -= removed;
+    this.pending -= outcome.delivered.length + outcome.rejected.length;
     this.counters.delivered += outcome.delivered.length;
     this.counters.deadLettered += outcome.rejected.length;
     if (!retry) this.forgetIfEmpty(p);
-    return retry ? toSealed(p, retry) : undefined;
+    return retry;
   }
 
-  async split(batch: SealedBatch): Promise<[SealedBatch, SealedBatch]> {
-    if (batch.seqs.length < 2) throw new PlantgateError('PG_ERR_UPLINK_REJECTED', `batch ${batch.id} holds one event and cannot be split`);
-    const p = batch.partition;
-    const mid = Math.ceil(batch.seqs.length / 2);
-    const halves = [batch.seqs.slice(0, mid), batch.seqs.slice(mid)].map((seqs) => ({
-      id: batchId(this.storeId, seqs),
-      seqs,
-      bytes: seqs.reduce((n, s) => n + Buffer.byteLength(this.journal.get([p, s]) ?? '') + 1, 1),
-      sealedAt: new Date().toISOString(),
-    })) as [BatchRecord, BatchRecord];
-    await this.env.transaction(() => {
-      this.batches.remove([p, batch.seqs[0]!]);
-      for (const h of halves) this.batches.put([p, h.seqs[0]!], h);
-    });
-    return [toSealed(p, halves[0]), toSealed(p, halves[1])];
-  }
-
-  /** Whether the partition has a sealed batch other than the one at `except`. */
-  private hasSealed(partition: string, except: number): boolean {
-    for (const key of this.batches.getKeys({ start: [partition, 0], end: [partition, SEQ_MAX], limit: 2 })) if (key[1] !== except) return true;
-    return false;
+  split(batch: SealedBatch): Promise<[SealedBatch, SealedBatch]> {
+    return this.ledger.split(batch, (action) => this.env.transaction(action));
   }
 
   /** Drops a partition from the set once nothing of it remains. */
   private forgetIfEmpty(partition: string): void {
     for (const _ of this.journal.getKeys({ start: [partition, 0], end: [partition, SEQ_MAX], limit: 1 })) return;
     this.partitionSet.delete(partition);
-    this.sealedUpTo.delete(partition);
+    this.ledger.forget(partition);
   }
 
   private *scanPartitions(): Generator<string> {
@@ -438,6 +364,3 @@ export class BufferStore implements Outbox {
   }
 }
 
-function toSealed(partition: string, r: BatchRecord): SealedBatch {
-  return { id: r.id, partition, seqs: r.seqs, bytes: r.bytes, sealedAt: r.sealedAt };
-}

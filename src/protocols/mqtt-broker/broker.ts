@@ -158,7 +158,8 @@ export class MqttBrokerSource implements Source {
         ? { key: `${client.id}:${packet.messageId}`, hash: createHash('sha1').update(packet.topic).update(payload).digest('base64'), resend: packet.dup === true }
         : undefined;
     const item: CommitItem = transport ? { draft, transport } : { draft };
-    const outcome = await this.untilCommitted(client, () => this.commitGrouped(item));
+    // Retries go alone: a refused group would otherwise come back whole and never fit the room left.
+    const outcome = await this.untilCommitted(client, (retry) => (retry ? this.ctx.sink.commit([item]).then((o) => o[0]!) : this.commitGrouped(item)));
     if (outcome.duplicate) this.counters.duplicates++;
     else this.counters.committed++;
   }
@@ -192,12 +193,12 @@ export class MqttBrokerSource implements Source {
    * Retries a refused commit while the client is still connected; the PUBACK
    * waits. Rejects (never acknowledging) when the client left or the source stops.
    */
-  private async untilCommitted<T>(client: Client | null, attempt: () => Promise<T>): Promise<T> {
+  private async untilCommitted<T>(client: Client | null, attempt: (retry: boolean) => Promise<T>): Promise<T> {
     let held = false;
     try {
       for (;;) {
         try {
-          return await attempt();
+          return await attempt(held);
         } catch (err) {
           if (!isPlantgateError(err) || !['PG_ERR_BUFFER_FULL', 'PG_ERR_BUFFER_COMMIT'].includes(err.code)) throw err;
           if (!held) {
