@@ -52,6 +52,7 @@ import type { BatchLimits, BatchOutcome, BufferStats, Outbox, SealedBatch } from
 
 const MAINTAIN_INTERVAL_MS = 500;
 export const UNSENT_COUNT_CAP = 100_000;
+const UNSENT_COUNT_TTL_MS = 2_000;
 
 export interface OpenBufferOptions {
   dataDir: string;
@@ -87,6 +88,7 @@ export class BufferStore implements Outbox {
   private timer: NodeJS.Timeout | undefined;
   /** Partitions with journal entries. */
   private readonly partitionSet = new Set<string>();
+  private readonly unsentCounts = new Map<string, { n: number; at: number }>();
   private readonly appendListeners = new Set<(partition: string, count: number) => void>();
   private readonly counters = { committed: 0, duplicates: 0, dropped: 0, refused: 0, commitErrors: 0, delivered: 0, deadLettered: 0 };
 
@@ -242,11 +244,19 @@ export class BufferStore implements Outbox {
     return () => this.appendListeners.delete(listener);
   }
 
-  /** Counted up to UNSENT_COUNT_CAP: exact for a status page, bounded in cost for a large backlog. */
+  /**
+   * Counted up to UNSENT_COUNT_CAP and kept for UNSENT_COUNT_TTL_MS: the status
+   * page asks every second, and counting a large backlog that often would cost
+   * more than sending it.
+   */
   unsentCount(partition: string): number {
+    const now = Date.now();
+    const cached = this.unsentCounts.get(partition);
+    if (cached && now - cached.at < UNSENT_COUNT_TTL_MS) return cached.n;
     let n = 0;
     // getKeysCount ignores `limit`; iterating keys honours it.
     for (const _ of this.journal.getKeys({ start: [partition, this.ledger.unsentFrom(partition)], end: [partition, SEQ_MAX], limit: UNSENT_COUNT_CAP })) n++;
+    this.unsentCounts.set(partition, { n, at: now });
     return n;
   }
 
@@ -293,6 +303,7 @@ export class BufferStore implements Outbox {
   private forgetIfEmpty(partition: string): void {
     for (const _ of this.journal.getKeys({ start: [partition, 0], end: [partition, SEQ_MAX], limit: 1 })) return;
     this.partitionSet.delete(partition);
+    this.unsentCounts.delete(partition);
     this.ledger.forget(partition);
   }
 
