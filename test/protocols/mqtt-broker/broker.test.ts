@@ -176,7 +176,7 @@ describe('embedded MQTT broker', () => {
     assert.equal(buffer.stats().accepting, false);
     const ackedWhileFull = acked;
     assert.ok(ackedWhileFull <= 10, `no PUBACK beyond the limit while full (got ${ackedWhileFull})`);
-    assert.equal(source.status().state, 'degraded');
+    assert.equal(source.status().state, 'degraded', JSON.stringify(source.status()) + JSON.stringify(buffer.stats()));
     // Drain as the uplink would, until everything is in.
     const delivered = new Set<string>();
     await waitFor(async () => {
