@@ -11,7 +11,7 @@
  * Standalone: `node dist/scripts/bench/drain.js [--quick]`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +23,9 @@ import { createLogger } from '../../src/logger.js';
 import { createUplink } from '../../src/uplink/uplink.js';
 import type { MockReport } from '../mock-erp/server.js';
 import type { BenchFigure } from './figure.js';
+import { memOf, withTimeout } from './proc.js';
+
+const rssAnonKiB = (): number => memOf(process.pid)?.anonKiB ?? 0;
 
 const PARTITIONS = Array.from({ length: 8 }, (_, i) => `site1/line${i + 1}`);
 const BATCH = 500;
@@ -189,25 +192,6 @@ async function startChildErp(): Promise<{ url: string; base: string; stop: () =>
         child.kill('SIGTERM');
       }),
   };
-}
-
-function rssAnonKiB(): number {
-  try {
-    const m = /RssAnon:\s+(\d+)\s*kB/.exec(readFileSync('/proc/self/status', 'utf8'));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0; // not Linux
-  }
-}
-
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)));
-  try {
-    return await Promise.race([p, t]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
