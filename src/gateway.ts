@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { openBuffer, type BufferStore } from './buffer/store.js';
 import type { LoadedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { describeError } from './errors.js';
+import { PlantgateError, describeError } from './errors.js';
 import { sourceKinds, type SourceKindName, type SourceModule } from './protocols/registry.js';
 import type { Source, SourceStatus } from './protocols/source.js';
 import type { GatewayControl, GatewayStatus } from './status.js';
@@ -50,7 +50,11 @@ export class Gateway implements GatewayControl {
     this.buffer = await openBuffer({ dataDir: this.dataDir, config: config.buffer, gatewayId: config.gateway.id, logger });
     this.uplinkImpl = createUplink({ config: config.uplink, outbox: this.buffer, logger });
     this.uplinkImpl.start();
-    if (config.web.enabled) this.web = await startWebServer({ config: config.web, control: this, logger: logger.child({ component: 'web' }) });
+    if (config.web.enabled) {
+      this.web = await startWebServer({ config: config.web, control: this, logger: logger.child({ component: 'web' }) }).catch((err: unknown) => {
+        throw new PlantgateError('PG_ERR_WEB_LISTEN', `the status page cannot listen on ${config.web.host}:${config.web.port}: ${describeError(err)}. Is another plantgate or web server using it? Change web.port or stop the other one.`, undefined, { cause: err });
+      });
+    }
     for (const kind of Object.keys(sourceKinds) as SourceKindName[]) {
       for (const sourceConfig of config.sources[kind] as { name: string }[]) await this.startSource(kind, sourceConfig);
     }

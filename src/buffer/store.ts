@@ -47,6 +47,7 @@ import { CapacityGuard } from './capacity.js';
 import { BatchLedger } from './batches.js';
 import { DeadLetters } from './dead-letters.js';
 import { DedupeIndex } from './dedupe.js';
+import { lockDataDir } from './lock.js';
 import { META, SCHEMA_VERSION, SEQ_MAX, STORE_FILE, TABLES, tableStats, type BatchRecord, type PartitionKey } from './layout.js';
 import type { BatchLimits, BatchOutcome, BufferStats, Outbox, SealedBatch } from './types.js';
 
@@ -86,6 +87,7 @@ export class BufferStore implements Outbox {
   private storeBytes = 0;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
+  private readonly unlock: () => void;
   /** Partitions with journal entries. */
   private readonly partitionSet = new Set<string>();
   private readonly unsentCounts = new Map<string, { n: number; at: number }>();
@@ -95,6 +97,7 @@ export class BufferStore implements Outbox {
   constructor(private readonly opts: OpenBufferOptions) {
     this.log = opts.logger.child({ component: 'buffer' });
     mkdirSync(opts.dataDir, { recursive: true });
+    this.unlock = lockDataDir(opts.dataDir);
     // separateFlushed: false → a write's promise resolves only once it is flushed to disk.
     this.env = open({ path: join(opts.dataDir, STORE_FILE), maxDbs: 12, overlappingSync: true, separateFlushed: false } as never);
     this.meta = this.env.openDB({ name: TABLES.meta });
@@ -371,6 +374,7 @@ export class BufferStore implements Outbox {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     await this.env.close();
+    this.unlock();
     this.log.info('buffer closed');
   }
 }

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { openBuffer, type BufferStore } from '../../src/buffer/store.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -159,5 +161,18 @@ describe('buffer store', () => {
     const b = await buffer(t);
     await b.close();
     await assert.rejects(b.sinkFor('mes').commit([draft(1)]), (e) => isPlantgateError(e, 'PG_ERR_BUFFER_CLOSED'));
+  });
+
+  it('allows one gateway per data dir, and takes over the lock of a dead one', async (t) => {
+    const dir = tempDir(t);
+    await buffer(t, dir);
+    await assert.rejects(
+      openBuffer({ dataDir: dir, config: defaults, gatewayId: 'gw1', logger: createLogger('silent') }),
+      (e) => isPlantgateError(e, 'PG_ERR_BUFFER_LOCKED') && new RegExp(`pid ${process.pid}`).test(e.message),
+    );
+    const other = tempDir(t);
+    writeFileSync(join(other, 'plantgate.pid'), '2147483646\n');
+    const b = await buffer(t, other);
+    assert.equal(b.stats().pendingEvents, 0);
   });
 });

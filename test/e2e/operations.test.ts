@@ -83,3 +83,17 @@ describe('operations', () => {
     assert.match((down as { stderr: string }).stderr, /cannot reach the plantgate daemon/);
   });
 });
+
+describe('one gateway per data dir and port', () => {
+  it('refuses a second daemon on the same data dir, saying why', async (t) => {
+    const dir = tempDir(t);
+    const [mqttPort, mqttPort2] = [await freePort(), await freePort()];
+    const first = await startDaemon(t, writeConfig(dir, gatewayYaml(dir, mqttPort, 'http://127.0.0.1:9/events')));
+    const secondDir = tempDir(t);
+    const second = writeConfig(secondDir, gatewayYaml(dir, mqttPort2, 'http://127.0.0.1:9/events'));
+    const res = await run(process.execPath, [MAIN, 'run', '--config', second]).catch((e: { code: number; stdout: string }) => e);
+    assert.equal((res as { code: number }).code, 1);
+    assert.match((res as { stdout: string }).stdout, /PG_ERR_BUFFER_LOCKED.*in use by another plantgate \(pid \d+\)/);
+    assert.equal(await first.kill('SIGTERM'), 0);
+  });
+});
