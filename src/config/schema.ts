@@ -43,7 +43,8 @@ export const UplinkSection = Section({
   url: Type.String({ default: 'http://127.0.0.1:8088/events', pattern: '^https?://', description: 'ERP integration API endpoint' }),
   maxBatchEvents: Int(500, 1, 'Events per batch', 100_000),
   maxBatchBytes: Int(1024 * 1024, 1024, 'Bytes per batch body (before gzip)'),
-  lingerMs: Int(20, 0, 'How long a partition waits to fill a batch before sending a partial one'),
+  // 0: a partition sends as soon as its previous batch is settled; what arrives meanwhile forms the next batch.
+  lingerMs: Int(0, 0, 'How long a partition waits to fill a batch before sending a partial one'),
   concurrency: Int(4, 1, 'Partitions sent in parallel', 256),
   requestTimeoutMs: Int(30_000, 100, 'Request timeout; a timeout is retried'),
   gzip: Type.Boolean({ default: false, description: 'Send Content-Encoding: gzip' }),
