@@ -50,9 +50,10 @@ export class BatchLedger {
 
   /**
    * Inside the settle transaction: removes the settled batch, stores the retry
-   * part, or else seals the next batch if it is already full. A backlog thus
-   * drains with one flush per batch, not two; a partial batch is left to next(),
-   * so lingering for more events still works.
+   * part, or else seals the next batch if it is already full (or any size, when
+   * the caller does not linger). A backlog, or a steady flow, thus needs one flush
+   * per batch, not two; otherwise a partial batch is left to next(), so lingering
+   * for more events still works.
    */
   settleInTxn(batch: SealedBatch, retrySeqs: number[]): SealedBatch | undefined {
     const p = batch.partition;
@@ -65,7 +66,7 @@ export class BatchLedger {
     const limits = this.lastLimits.get(p);
     if (limits && !this.hasSealed(p)) {
       const next = this.collect(p, limits);
-      if (next?.full) {
+      if (next && (next.full || limits.sealPartialAhead)) {
         const { full: _, ...record } = next;
         this.table.put([p, record.seqs[0]!], record);
         this.seal(p, record);

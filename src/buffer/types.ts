@@ -32,6 +32,12 @@ export interface BatchOutcome {
 export interface BatchLimits {
   maxEvents: number;
   maxBytes: number;
+  /**
+   * The caller sends a partial batch at once (it does not linger), so settling a
+   * batch may seal the next one whatever its size, in the same transaction.
+   * Otherwise only a full next batch is sealed ahead.
+   */
+  sealPartialAhead?: boolean;
 }
 
 /** The uplink's view of the buffer. One writer per partition: the uplink. */

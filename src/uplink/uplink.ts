@@ -41,7 +41,7 @@ export function createUplink(opts: UplinkOptions): Uplink {
   const { config, outbox } = opts;
   const log = opts.logger.child({ component: 'uplink' });
   const policy = retryPolicy(config.retry);
-  const limits: BatchLimits = { maxEvents: config.maxBatchEvents, maxBytes: config.maxBatchBytes };
+  const limits: BatchLimits = { maxEvents: config.maxBatchEvents, maxBytes: config.maxBatchBytes, sealPartialAhead: config.lingerMs === 0 };
   const emitter = new EventEmitter();
   const counters: UplinkCounters = { requests: 0, batchesDelivered: 0, eventsDelivered: 0, eventsRejected: 0, retries: 0, splits: 0 };
   const parts = new Map<string, Partition>();
