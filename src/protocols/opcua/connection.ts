@@ -22,11 +22,11 @@ import {
   type ClientSubscription,
   type UserIdentityInfo,
 } from 'node-opcua';
-import { convertPEMtoDER, keyOperationsFromPrivateKey, readPrivateKey } from 'node-opcua-crypto';
+import { certificateMatchesPrivateKey, convertPEMtoDER, keyOperationsFromPrivateKey, readPrivateKey, split_der } from 'node-opcua-crypto';
 import type { Logger } from 'pino';
 import { PlantgateError, describeError } from '../../errors.js';
 import type { OpcuaConfigType, OpcuaUserConfig } from './config.js';
-import { pkiRoot, rejectedMatching, type OwnIdentity } from './pki.js';
+import { describeCertificate, pkiRoot, rejectedMatching, type OwnIdentity } from './pki.js';
 import { sleepUnless } from './retry.js';
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'stopped';
@@ -47,6 +47,8 @@ export interface ConnectionStats {
   sessions: number;
   reconnects: number;
   keepAliveTimeouts: number;
+  /** Monitored items on the current subscription (data items + one per trigger group); 0 while not connected. */
+  monitoredItems: number;
   connectedSince?: string;
   lastKeepAliveAt?: string;
 }
@@ -102,6 +104,7 @@ export class ServerConnection {
       sessions: this.sessions,
       reconnects: this.reconnects,
       keepAliveTimeouts: this.keepAliveTimeouts,
+      monitoredItems: this.subscription ? Object.keys(this.subscription.monitoredItems).length : 0,
       ...(this.connectedSince ? { connectedSince: this.connectedSince.toISOString() } : {}),
       ...(this.lastSeen ? { lastKeepAliveAt: new Date(this.lastSeen).toISOString() } : {}),
     };
@@ -144,6 +147,9 @@ export class ServerConnection {
     const current = () => {
       if (cycle !== this.cycle) throw new Error('connection attempt superseded');
     };
+    // Read on every attempt: a replaced user certificate is picked up by the next reconnect.
+    // A file or key problem is ours to report, before anything goes to the server.
+    const user = userIdentity(cfg.user);
     const client = OPCUAClient.create({
       applicationName: 'plantgate',
       applicationUri: this.identity.applicationUri,
@@ -167,7 +173,7 @@ export class ServerConnection {
     client.on('close', onLost('secure channel closed'));
     await withTimeout(client.connect(cfg.endpointUrl), cfg.requestTimeoutMs * 2, 'connect');
     current();
-    const session = await withTimeout(client.createSession(userIdentity(cfg.user)), cfg.requestTimeoutMs, 'createSession');
+    const session = await withTimeout(client.createSession(user), cfg.requestTimeoutMs, 'createSession');
     current();
     this.session = session;
     session.on('keepalive_failure', onLost('session keep-alive failed'));
@@ -248,7 +254,20 @@ export class ServerConnection {
         { cause: err },
       );
     }
-    if (/BadIdentityToken|BadUserAccessDenied/i.test(text)) {
+    if (/BadIdentityToken|BadUserAccessDenied|BadUserSignatureInvalid/i.test(text)) {
+      const user = this.cfg.user;
+      if (user?.type === 'certificate') {
+        // Name the certificate and the usual cause: the server's user PKI does not trust it (BadIdentityTokenRejected).
+        const cert = userCertificateInfo(user.certificateFile);
+        return new PlantgateError(
+          'PG_ERR_OPCUA_CONNECT',
+          `server ${this.cfg.endpointUrl} refused the user identity: ${text}; the X.509 user certificate ${user.certificateFile}` +
+            `${cert ? ` (thumbprint ${cert.thumbprint}, subject ${cert.subject})` : ''} must be trusted in the server's user PKI ` +
+            `(and its user allowed to connect); check sources.opcua[].user`,
+          { endpointUrl: this.cfg.endpointUrl, certificateFile: user.certificateFile, ...(cert ? { thumbprint: cert.thumbprint, subject: cert.subject } : {}) },
+          { cause: err },
+        );
+      }
       return new PlantgateError('PG_ERR_OPCUA_CONNECT', `server ${this.cfg.endpointUrl} refused the user identity: ${text}; check sources.opcua[].user`, undefined, { cause: err });
     }
     return new PlantgateError('PG_ERR_OPCUA_CONNECT', `cannot open a session on ${this.cfg.endpointUrl}: ${text}`, { endpointUrl: this.cfg.endpointUrl }, { cause: err });
@@ -282,10 +301,43 @@ export class ServerConnection {
 function userIdentity(user: OpcuaUserConfig | undefined): UserIdentityInfo {
   if (!user || user.type === 'anonymous') return { type: UserTokenType.Anonymous };
   if (user.type === 'username') return { type: UserTokenType.UserName, userName: user.username, password: user.password };
-  const raw = readFileSync(user.certificateFile);
+  const userError = (what: string, err?: unknown) =>
+    new PlantgateError('PG_ERR_OPCUA_CONNECT', `X.509 user identity: ${what}; check sources.opcua[].user`, { certificateFile: user.certificateFile, privateKeyFile: user.privateKeyFile }, err ? { cause: err } : undefined);
+  let certificateData: Buffer;
+  try {
+    certificateData = readUserCertificate(user.certificateFile);
+  } catch (err) {
+    throw userError(`cannot read the user certificate ${user.certificateFile}: ${describeError(err)}`, err);
+  }
+  let privateKey: ReturnType<typeof readPrivateKey>;
+  try {
+    privateKey = readPrivateKey(user.privateKeyFile);
+  } catch (err) {
+    throw userError(`cannot read the private key ${user.privateKeyFile} of the user certificate: ${describeError(err)}`, err);
+  }
+  // A key that is not the certificate's would only show as BadUserSignatureInvalid from the server.
+  if (!certificateMatchesPrivateKey(certificateData, privateKey)) {
+    throw userError(`the private key ${user.privateKeyFile} does not match the user certificate ${user.certificateFile}`);
+  }
+  return { type: UserTokenType.Certificate, certificateData, keyOperations: keyOperationsFromPrivateKey(privateKey) };
+}
+
+/** The user certificate (PEM or DER; the first of a chain), as DER. */
+function readUserCertificate(file: string): Buffer {
+  const raw = readFileSync(file);
   const pem = raw.toString('latin1');
-  const certificateData = pem.includes('-----BEGIN CERTIFICATE-----') ? convertPEMtoDER(pem) : raw;
-  return { type: UserTokenType.Certificate, certificateData, keyOperations: keyOperationsFromPrivateKey(readPrivateKey(user.privateKeyFile)) };
+  const der = pem.includes('-----BEGIN CERTIFICATE-----') ? convertPEMtoDER(pem) : raw;
+  const first = split_der(der)[0];
+  if (!first) throw new Error('no certificate in the file');
+  return first;
+}
+
+function userCertificateInfo(file: string): { thumbprint: string; subject: string } | undefined {
+  try {
+    return describeCertificate(readUserCertificate(file), file, 'trusted');
+  } catch {
+    return undefined;
+  }
 }
 
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

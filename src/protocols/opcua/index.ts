@@ -45,7 +45,7 @@ export class OpcuaSource implements Source {
     const serverKey = `${ctx.connector}|${cfg.endpointUrl}`;
     const log = ctx.logger.child({ component: 'opcua', connector: cfg.name });
     this.data = new DataChangeIngest(cfg, ctx.sink, tpl, serverKey, log, (err) => this.refused(err));
-    this.groups = cfg.triggerGroups.map((g) => new TriggerGroup(g, cfg, ctx.sink, tpl, serverKey, log, (err) => this.fail(err)));
+    this.groups = cfg.triggerGroups.map((g) => new TriggerGroup(g, cfg, ctx.sink, tpl, serverKey, log, (err) => this.fail(err), (err) => this.refused(err)));
   }
 
   get name(): string {

@@ -90,9 +90,7 @@ export function describeCertificate(der: Buffer, file: string, store: Certificat
   const thumbprint = thumbprintOf(first);
   try {
     const tbs = exploreCertificate(first).tbsCertificate;
-    const subject = Object.entries(tbs.subject ?? {})
-      .map(([k, v]) => `${k}=${String(v)}`)
-      .join(', ');
+    const subject = formatName(tbs.subject as unknown as { entries?: { oid: string; name?: string; value: unknown }[] } & Record<string, unknown>);
     const uri = tbs.extensions?.subjectAltName?.uniformResourceIdentifier?.[0];
     return {
       thumbprint,
@@ -105,6 +103,25 @@ export function describeCertificate(der: Buffer, file: string, store: Certificat
   } catch {
     return { thumbprint, subject: '(unreadable certificate)', file, store };
   }
+}
+
+const SHORT_NAMES: Record<string, string> = {
+  commonName: 'CN',
+  organizationName: 'O',
+  organizationalUnitName: 'OU',
+  localityName: 'L',
+  stateOrProvinceName: 'ST',
+  countryName: 'C',
+  domainComponent: 'DC',
+};
+
+/** A distinguished name as `CN=Press1, O=ACME` (RFC 4514 order: most specific first). */
+function formatName(name: ({ entries?: { oid: string; name?: string; value: unknown }[] } & Record<string, unknown>) | undefined): string {
+  if (!name) return '';
+  const entries = Array.isArray(name.entries)
+    ? [...name.entries].reverse().map((e) => [e.name ?? e.oid, e.value] as const)
+    : Object.entries(name).filter(([, v]) => typeof v === 'string');
+  return entries.map(([k, v]) => `${SHORT_NAMES[k] ?? k}=${String(v)}`).join(', ');
 }
 
 /** Certificates in trusted/certs and rejected/, for `plantgate opcua list` and the status page. */

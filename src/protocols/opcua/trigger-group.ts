@@ -62,6 +62,8 @@ export class TriggerGroup {
     private readonly serverKey: string,
     private readonly logger: Logger,
     private readonly onError: (err: PlantgateError) => void,
+    /** Every refusal of the group's event by the buffer (status shows it as the last error; the log gets every 20th). */
+    private readonly onRefused: (err: unknown) => void = () => undefined,
   ) {}
 
   get name(): string {
@@ -178,6 +180,7 @@ export class TriggerGroup {
       maxDelayMs: this.cfg.commitRetryMaxDelayMs,
       onRefused: (err) => {
         this.counters.refusals++;
+        this.onRefused(err);
         if (this.counters.refusals % 20 === 1) this.logger.warn({ group: this.group.name, err: describeError(err) }, 'buffer refuses the trigger group event; handshake held, retrying');
         void this.writeFailure(session, nodes, id);
       },

@@ -1,5 +1,5 @@
 /** Shared pieces of the OPC UA tests: configs through the real schema, a recording sink, a trusted server. */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, type TestContext } from 'node:test';
 import { parseConfig } from '../../../src/config/load.js';
@@ -50,10 +50,15 @@ export async function startSim(t: TestContext, opts: Partial<SimOptions> = {}): 
 /** One sim for all tests of a file (starting node-opcua costs seconds); killed after the file's tests. */
 export function sharedSim(opts: Partial<SimOptions> = {}): () => Promise<SimServer> {
   let sim: Promise<SimServer> | undefined;
-  after(async () => (await sim)?.close());
+  let pki: string | undefined;
+  after(async () => {
+    await (await sim?.catch(() => undefined))?.close();
+    if (pki) rmSync(pki, { recursive: true, force: true });
+  });
   return () =>
     (sim ??= (async () => {
-      const s = new SimServer({ pki: tempDir(undefined, 'pg-opcua-sim-'), ...opts });
+      pki = tempDir(undefined, 'pg-opcua-sim-');
+      const s = new SimServer({ pki, ...opts });
       await s.start();
       return s;
     })());

@@ -6,12 +6,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createSource } from '../../../src/protocols/opcua/index.js';
 import { waitFor } from '../../helpers/net.js';
-import { contractBuffer } from '../../helpers/source-contract.js';
+import { GatedSink, contractBuffer } from '../../helpers/source-contract.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { RecordingSink, cellConfig, context, sharedSim, startSim } from './helpers.js';
 
 const cell = sharedSim();
-
 
 for (const mode of ['bool', 'counter'] as const) {
   test(`trigger group (${mode}): N triggers → exactly N events and N handshakes, fields read in one Read`, async (t) => {
@@ -79,4 +78,49 @@ test('server killed and restarted mid-run: session and subscriptions come back, 
   assert.equal(new Set(pcValues).size, pcValues.length, 'no data change committed twice');
   const dupOfPc = sink.committed.filter((c) => c.item.draft.data['name'] === 'pc' && c.outcome.duplicate).length;
   assert.ok(dupOfPc <= 1, `at most the initial value is re-delivered (${dupOfPc})`);
+});
+
+test('failure handshake: written while the buffer refuses the event, no success handshake meanwhile; once accepted, one event and the handshake', async (t) => {
+  const sim = await cell();
+  const acksBefore = sim.acks;
+  const failuresBefore = sim.failureWrites.length;
+  const dataDir = tempDir(t);
+  const buffer = await contractBuffer(t, dataDir);
+  const gate = new GatedSink(buffer.sinkFor('plc1'));
+  const sink = new RecordingSink(gate);
+  const cfg = cellConfig(sim, 'bool');
+  const group = cfg.triggerGroups[0]!;
+  cfg.triggerGroups[0] = { ...group, handshake: { ...group.handshake, failureNodeId: sim.id('Cell.Failure'), failureValue: true } };
+  gate.open = false;
+  const source = createSource(cfg, context(sink, dataDir));
+  t.after(() => source.stop());
+  await source.start();
+  sim.produce(1, 'bool');
+
+  await waitFor(() => sim.failureWrites.length > failuresBefore, 'the failure handshake', 10_000);
+  assert.deepEqual(sim.failureWrites.slice(failuresBefore), [true], 'failureValue written to the failure node');
+  // Keep refusing through several retries (the group's commit retry backs off up to 200 ms).
+  const calls = gate.commitCalls;
+  await waitFor(() => gate.commitCalls >= calls + 4, 'more refused commit attempts', 10_000);
+  assert.equal(sim.acks, acksBefore, 'no success handshake while the buffer refuses');
+  let st = source.status();
+  assert.equal(st.counters['triggers.handshakes'], 0);
+  assert.equal(st.counters['triggers.failureHandshakes'], 1, 'written once for the trigger, not on every retry');
+  assert.ok((st.counters['triggers.refusals'] ?? 0) >= 4);
+  assert.equal(st.lastError?.code, 'PG_ERR_BUFFER_FULL');
+  assert.equal(buffer.stats().pendingEvents, 0);
+  assert.equal(sim.failureWrites.length, failuresBefore + 1);
+
+  gate.open = true;
+  await waitFor(() => sim.acks > acksBefore, 'the handshake once commits are accepted', 10_000);
+  // A few recheck periods (250 ms) more: the raised trigger must not produce a second event.
+  await new Promise((r) => setTimeout(r, 800));
+  assert.equal(sim.acks, acksBefore + 1);
+  assert.equal(buffer.stats().pendingEvents, 1, 'the event committed once');
+  assert.equal(sink.fresh().length, 1);
+  assert.equal(sink.committed.length, 1, 'not even offered again as a duplicate');
+  st = source.status();
+  assert.equal(st.counters['triggers.events'], 1);
+  assert.equal(st.counters['triggers.duplicates'], 0);
+  assert.equal(st.counters['triggers.handshakes'], 1);
 });
