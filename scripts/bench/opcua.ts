@@ -224,7 +224,9 @@ async function reconnectMemoryBench(opts: { quick: boolean }): Promise<BenchFigu
     const rssSlope = slope(tail.map(([x, s]) => [x, s.rssAnon]));
     // A client + session + subscription kept per cycle (300 items) is ~250 KiB of heap: well above the threshold.
     // The GC'd heap still wobbles ±0.5 MiB with the data in flight, which a 10-cycle quick run resolves only to ~±100 KiB/cycle.
-    const flat = (perCycle: number) => (perCycle < FLAT_PER_CYCLE ? 'flat' : 'GROWING');
+    // RssAnon warms up over the first ~12 cycles (malloc arenas), so a 10-cycle quick run cannot call it a leak.
+    const flat = (perCycle: number, warmsUp = false) =>
+      perCycle < FLAT_PER_CYCLE ? 'flat' : warmsUp && cycles < 20 ? 'rising, but a quick run ends inside the warm-up: run the full bench' : 'GROWING';
     return [
       {
         name: `opcua heap after reconnect 1 → ${cycles} (forced GC)`,
@@ -238,7 +240,7 @@ async function reconnectMemoryBench(opts: { quick: boolean }): Promise<BenchFigu
         value: Number(((last.rssAnon - first.rssAnon) / MiB).toFixed(2)),
         unit: 'MiB change',
         target: `flat (< ${FLAT_PER_CYCLE / 1024} KiB/cycle)`,
-        note: `${mib(first.rssAnon)} → ${mib(last.rssAnon)} MiB, ${(rssSlope / 1024).toFixed(0)} KiB/cycle over cycles ${from}..${cycles} (${flat(rssSlope)}); ${last.committed} changes committed by the child in all`,
+        note: `${mib(first.rssAnon)} → ${mib(last.rssAnon)} MiB, ${(rssSlope / 1024).toFixed(0)} KiB/cycle over cycles ${from}..${cycles} (${flat(rssSlope, true)}); ${last.committed} changes committed by the child in all`,
       },
       {
         name: `opcua monitored items after ${cycles} reconnects`,
