@@ -16,6 +16,8 @@ export interface DeadLetterHooks {
   nextSequence(): number;
   /** Puts a replayed event into the journal (called inside a transaction). */
   appended(partition: string, json: string, seq: number): void;
+  /** The replay transaction committed: the uplink may read the event now. */
+  committed(partition: string): void;
   logger: Logger;
 }
 
@@ -90,6 +92,7 @@ export class DeadLetters {
       this.hooks.appended(partition, JSON.stringify(event), sequence);
       this.table.remove(dlid);
     });
+    this.hooks.committed(partition);
     this.hooks.logger.info({ dlid, sequence, partition }, 'dead letter replayed');
     return { sequence, partition };
   }

@@ -111,6 +111,7 @@ export class BufferStore implements Outbox {
     this.deadLetters = new DeadLetters(this.env, this.env.openDB({ name: TABLES.deadLetters }), {
       nextSequence: () => ++this.lastSeq,
       appended: (partition, json, seq) => this.appendReplayed(partition, json, seq),
+      committed: (partition) => this.announce(partition, 1),
       logger: this.log,
     });
   }
@@ -228,7 +229,6 @@ export class BufferStore implements Outbox {
   private appendReplayed(partition: string, json: string, seq: number): void {
     this.journal.put([partition, seq], json);
     this.pending++;
-    queueMicrotask(() => this.announce(partition, 1));
   }
 
   private async addDeadLetter(connector: string, entry: DeadLetterInput): Promise<void> {
