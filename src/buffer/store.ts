@@ -247,6 +247,11 @@ export class BufferStore implements Outbox {
     return () => this.appendListeners.delete(listener);
   }
 
+  hasUnsent(partition: string): boolean {
+    for (const _ of this.journal.getKeys({ start: [partition, this.ledger.unsentFrom(partition)], end: [partition, SEQ_MAX], limit: 1 })) return true;
+    return false;
+  }
+
   /**
    * Counted up to UNSENT_COUNT_CAP and kept for UNSENT_COUNT_TTL_MS: the status
    * page asks every second, and counting a large backlog that often would cost

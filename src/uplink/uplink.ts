@@ -164,6 +164,11 @@ export function createUplink(opts: UplinkOptions): Uplink {
         }
         p.lastBatchFull = batch.seqs.length >= limits.maxEvents || batch.bytes >= limits.maxBytes / 2;
         p.current = batch;
+        // A batch sealed ahead (inside the last settle) leaves out what arrived since; those events still need a wake.
+        if (outbox.hasUnsent(p.name)) {
+          p.appended = true;
+          p.pendingSince ??= Date.now();
+        }
       }
       if (!running) return;
       const body = outbox.body(batch);

@@ -40,6 +40,24 @@ describe('uplink delivery', () => {
     assert.equal(w.erp.report().batches, 5, 'one batch per burst');
   });
 
+  it('loses no wake-up while batches are sealed ahead during a steady trickle', async (t) => {
+    // Events committed while a batch is in flight, and between a settle and the next send,
+    // must all go out: the last of them with nothing arriving after.
+    const w = await world(t);
+    w.erp.setFaults({ delayMs: 3 });
+    const rounds = 150;
+    for (let i = 0; i < rounds; i++) {
+      await w.fill(1 + (i % 4), { prefix: `s${i}`, partitions: ['site1/line1', 'site1/line2'] });
+      await new Promise((r) => setTimeout(r, i % 3));
+    }
+    const total = Array.from({ length: rounds }, (_, i) => 1 + (i % 4)).reduce((a, b) => a + b, 0);
+    await w.accepted(total, 15_000);
+    const r = w.erp.report();
+    assert.equal(r.accepted, total);
+    assert.equal(r.duplicates, 0);
+    assert.equal(r.orderViolations, 0);
+  });
+
   it('waits up to lingerMs to fill a batch, and no longer', async (t) => {
     const w = await world(t, { lingerMs: 400, maxBatchEvents: 50 });
     const at = Date.now();
