@@ -24,8 +24,9 @@
  *              the source acknowledges after that. Crash before: nothing stored, the
  *              peer resends. Crash after, before the ack: the resend is recognised
  *              by id (or transport identity) and acknowledged without a second copy.
- *   seal       one put of the batch record, awaited before the first send. Crash
- *              after: the same batch (same id, same bytes) is sent after restart.
+ *   seal       one put of the batch record, awaited before the first send, or
+ *              made inside the previous batch's settle transaction (batches.ts).
+ *              Crash after: the same batch (same id, same bytes) is sent after restart.
  *   settle     one transaction removes the batch record and its delivered events,
  *              moves rejected events to dead-letters, and writes the retry batch.
  *              Crash before it: the batch is resent with the same Idempotency-Key.
