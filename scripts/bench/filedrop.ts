@@ -6,11 +6,12 @@
  * only the buffer and the source. Target: ≥ 50,000 records/s, ≤ 150 MiB.
  */
 import { spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchFigure } from './figure.js';
+import { memOf } from './proc.js';
 import type { IngestSink } from '../../src/protocols/source.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -65,10 +66,7 @@ function runChild(args: { root: string; file: string; nullSink?: boolean }): Pro
   });
 }
 
-function rssAnonKiB(): number {
-  const m = /RssAnon:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
-  return m ? Number(m[1]) : 0;
-}
+const rssAnonKiB = (): number => memOf(process.pid)?.anonKiB ?? 0;
 
 /** The child: buffer + source only, so its private memory is the source's. */
 async function child(args: { root: string; file: string; nullSink?: boolean }): Promise<void> {
