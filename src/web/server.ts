@@ -4,6 +4,7 @@
  * It reaches the gateway only through GatewayControl, so it can be started over
  * a real gateway or, in tests, over a stand-in.
  */
+import type { Socket } from 'node:net';
 import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import type { Logger } from 'pino';
@@ -34,6 +35,8 @@ export interface WebServer {
 
 /** Bodies are tiny (none of the routes takes one); anything large is a mistake or an attack. */
 const BODY_LIMIT_BYTES = 64 * 1024;
+/** After this, close() destroys what is still open: an open status page (which reconnects) must not hold up a shutdown. */
+const CLOSE_GRACE_MS = 2_000;
 
 export async function startWebServer(opts: WebServerOptions): Promise<WebServer> {
   const { control, logger } = opts;
@@ -74,10 +77,27 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
   const url = `http://${host}:${address.port}`;
   logger.info({ url }, 'web server listening');
 
+  const sockets = new Set<Socket>();
+  app.server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  const close = async (): Promise<void> => {
+    const grace = setTimeout(() => {
+      for (const socket of sockets) socket.destroy();
+    }, CLOSE_GRACE_MS);
+    grace.unref();
+    try {
+      await app.close();
+    } finally {
+      clearTimeout(grace);
+    }
+  };
+
   let closing: Promise<void> | undefined;
   return {
     url,
     port: address.port,
-    close: () => (closing ??= app.close()),
+    close: () => (closing ??= close()),
   };
 }

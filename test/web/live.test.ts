@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { waitFor } from '../helpers/net.js';
@@ -96,5 +97,20 @@ describe('web: live feed', () => {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise((_resolve, reject) => (timer = setTimeout(() => reject(new Error('server.close() hung on a refused upgrade')), 3000)));
     await Promise.race([server.close(), deadline]).finally(() => clearTimeout(timer));
+  });
+
+  it('shuts down within its grace period even while a client holds a request open', async (t) => {
+    const server = await startTestServer(t, fakeGateway().control);
+    // A request that never completes: fastify waits for it at close; the grace period ends that wait.
+    const socket = connect(server.port, '127.0.0.1');
+    t.after(() => socket.destroy());
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write('GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+    await new Promise((r) => setTimeout(r, 100));
+    const started = Date.now();
+    await server.close();
+    const took = Date.now() - started;
+    assert.ok(took < 10_000, `close() returned after ${took} ms`);
+    await waitFor(() => socket.destroyed || socket.readableEnded, 'the held connection to be closed', 5000);
   });
 });
