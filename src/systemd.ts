@@ -20,7 +20,13 @@ export function notifyReady(logger: Logger, healthy: () => boolean): () => void 
   const usec = Number(process.env['WATCHDOG_USEC'] ?? 0);
   if (!usec) return () => notify('STOPPING=1', logger);
   const timer = setInterval(() => {
-    if (healthy()) notify('WATCHDOG=1', logger);
+    let ok = false;
+    try {
+      ok = healthy();
+    } catch {
+      // Stopping (the store may already be closed): no ping; systemd is told STOPPING=1.
+    }
+    if (ok) notify('WATCHDOG=1', logger);
   }, Math.max(1000, usec / 2000));
   timer.unref();
   return () => {

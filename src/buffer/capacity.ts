@@ -49,9 +49,9 @@ export class CapacityGuard {
     return this.full;
   }
 
-  /** The refusal reason if `events` would exceed the event limit. */
-  eventLimit(events: number): string | undefined {
-    return events > this.config.maxEvents ? eventsMessage(events - 1, this.config.maxEvents) : undefined;
+  /** The refusal reason if adding `adding` events to the `held` ones would exceed the event limit. */
+  eventLimit(held: number, adding: number): string | undefined {
+    return held + adding > this.config.maxEvents ? eventsMessage(held, this.config.maxEvents) : undefined;
   }
 
   get reason(): string | undefined {

@@ -157,7 +157,7 @@ export class BufferStore implements Outbox {
   private async commit(source: string, items: CommitItem[]): Promise<CommitOutcome[]> {
     if (this.closed) throw new PlantgateError('PG_ERR_BUFFER_CLOSED', 'the buffer is closed (gateway shutting down); the source will resend');
     // The event limit is checked on every commit; bytes and disk by the timer (they move slowly).
-    const full = this.capacity.reason ?? this.capacity.eventLimit(this.pending + this.committing + items.length);
+    const full = this.capacity.reason ?? this.capacity.eventLimit(this.pending + this.committing, items.length);
     if (full !== undefined && !items.every((i) => this.dropWhenFull.has(i.draft.type))) {
       this.counters.refused += items.length;
       throw new PlantgateError('PG_ERR_BUFFER_FULL', full);

@@ -19,7 +19,7 @@ import { Aedes, type AedesPublishPacket, type Client } from 'aedes';
 import { PlantgateError, describeError, isPlantgateError, type ErrorCode } from '../../errors.js';
 import type { CommitItem, CommitOutcome, Source, SourceContext, SourceState, SourceStatus } from '../source.js';
 import type { MqttBrokerConfigType } from './config.js';
-import { MappingError, buildDraft, compileMapping, filterMatches, matchFilter, type CompiledMapping } from './mapping.js';
+import { MappingError, buildDraft, compileFilter, compileMapping, matchFilter, type CompiledMapping } from './mapping.js';
 
 const HOLD_RETRY_MS = 250;
 /** Raw bytes kept of an oversized payload; the rest is counted, not stored. */
@@ -32,6 +32,7 @@ export class MqttBrokerSource implements Source {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly mappings: CompiledMapping[];
+  private readonly ignored: ((topic: string) => boolean)[];
   private state: SourceState = 'stopped';
   private stopping = false;
   private lastError: SourceStatus['lastError'];
@@ -51,6 +52,7 @@ export class MqttBrokerSource implements Source {
   ) {
     this.name = config.name;
     this.mappings = config.mappings.map(compileMapping);
+    this.ignored = config.ignoreTopics.map(compileFilter);
   }
 
   async start(): Promise<void> {
@@ -96,7 +98,7 @@ export class MqttBrokerSource implements Source {
   private onPublish(client: Client | null, packet: AedesPublishPacket, cb: (err?: Error | null) => void): void {
     if (this.stopping) return; // never acknowledged: the publisher resends to the next run
     const topic = packet.topic;
-    if (topic.startsWith('$SYS') || this.config.ignoreTopics.some((f) => filterMatches(f, topic))) return cb(null);
+    if (topic.startsWith('$SYS') || this.ignored.some((matches) => matches(topic))) return cb(null);
     this.counters.received++;
     this.inFlight++;
     this.ingest(client, packet).then(

@@ -49,10 +49,13 @@ export function matchFilter(filterLevels: string[], names: Map<number, string>, 
   return parts.length === filterLevels.length ? captures : undefined;
 }
 
-export function filterMatches(filter: string, topic: string): boolean {
+/** Compiles a plain topic filter once; the returned test runs per message. */
+export function compileFilter(filter: string): (topic: string) => boolean {
+  const levels = filter.split('/');
+  const none = new Map<number, string>();
   // [MQTT-4.7.2-1] wildcard filters do not match topics starting with '$'.
-  if (topic.startsWith('$') && (filter.startsWith('+') || filter.startsWith('#'))) return false;
-  return matchFilter(filter.split('/'), new Map(), topic) !== undefined;
+  const wildcardFirst = filter.startsWith('+') || filter.startsWith('#');
+  return (topic) => !(wildcardFirst && topic.startsWith('$')) && matchFilter(levels, none, topic) !== undefined;
 }
 
 export class MappingError extends Error {}
