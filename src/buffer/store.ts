@@ -83,6 +83,8 @@ export class BufferStore implements Outbox {
   private storeId = '';
   private lastSeq = 0;
   private pending = 0;
+  /** Set for the rest of an event-loop turn once a commit was refused for capacity. */
+  private refusedThisTurn: string | undefined;
   /** Events written but not yet flushed. */
   private committing = 0;
   private storeBytes = 0;
@@ -157,9 +159,15 @@ export class BufferStore implements Outbox {
   private async commit(source: string, items: CommitItem[]): Promise<CommitOutcome[]> {
     if (this.closed) throw new PlantgateError('PG_ERR_BUFFER_CLOSED', 'the buffer is closed (gateway shutting down); the source will resend');
     // The event limit is checked on every commit; bytes and disk by the timer (they move slowly).
-    const full = this.capacity.reason ?? this.capacity.eventLimit(this.pending + this.committing, items.length);
+    // A refusal also refuses the rest of this event-loop turn: a smaller commit issued right
+    // after a refused one must not slip in ahead of it and change the order of a source's events.
+    const full = this.capacity.reason ?? this.refusedThisTurn ?? this.capacity.eventLimit(this.pending + this.committing, items.length);
     if (full !== undefined && !items.every((i) => this.dropWhenFull.has(i.draft.type))) {
       this.counters.refused += items.length;
+      if (this.refusedThisTurn === undefined) {
+        this.refusedThisTurn = full;
+        setImmediate(() => (this.refusedThisTurn = undefined));
+      }
       throw new PlantgateError('PG_ERR_BUFFER_FULL', full);
     }
     const outcomes: CommitOutcome[] = [];

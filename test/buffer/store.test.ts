@@ -175,4 +175,18 @@ describe('buffer store', () => {
     const b = await buffer(t, other);
     assert.equal(b.stats().pendingEvents, 0);
   });
+
+  it('refuses the rest of the turn after a refusal, so a smaller commit cannot overtake a refused one', async (t) => {
+    const b = await buffer(t, undefined, { maxEvents: 5 });
+    const sink = b.sinkFor('plc');
+    await sink.commit([draft(1), draft(2), draft(3)]);
+    const big = sink.commit([draft(4), draft(5), draft(6)]);
+    const small = sink.commit([draft(7)]);
+    await assert.rejects(big, (e) => isPlantgateError(e, 'PG_ERR_BUFFER_FULL'));
+    await assert.rejects(small, (e) => isPlantgateError(e, 'PG_ERR_BUFFER_FULL'));
+    await new Promise((r) => setImmediate(r));
+    const later = await sink.commit([draft(7)]);
+    assert.equal(later[0]!.duplicate, false, 'the next turn is judged on its own');
+    assert.equal(b.stats().pendingEvents, 4);
+  });
 });

@@ -165,8 +165,8 @@ export class DataChangeIngest {
    * assigns sequences when commit is called, so the journal keeps arrival order,
    * and LMDB merges the concurrent commits into fewer disk flushes. Once a commit
    * is refused, the flusher waits for the others and goes one batch at a time,
-   * retrying with backoff (a batch refused between two accepted ones is stored
-   * after them; each change keeps its own source timestamp).
+   * retrying with backoff. Batches issued together are refused together (the
+   * buffer refuses the rest of a turn after a refusal), so order holds.
    */
   private async flush(): Promise<void> {
     // Let the rest of the publish response's notifications join this batch.
