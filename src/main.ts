@@ -9,6 +9,7 @@ import { DLQ_USAGE, dlqCommand, exportCommand } from './cli/dlq.js';
 import { statusCommand } from './cli/status.js';
 import { DEFAULT_CONFIG_PATH, loadConfig, type LoadedConfig } from './config/load.js';
 import { describeError, isPlantgateError } from './errors.js';
+import { tuneHeap } from './heap.js';
 import { createLogger } from './logger.js';
 import { notifyReady } from './systemd.js';
 import { VERSION } from './version.js';
@@ -75,6 +76,7 @@ function summary({ config, file }: LoadedConfig): string {
 }
 
 async function run(loaded: LoadedConfig): Promise<number> {
+  tuneHeap();
   const logger = createLogger(loaded.config.log.level);
   // lmdb-js can leave an internal promise rejection unhandled when the disk fills
   // (FIELD-NOTES). Report it; the commit path has already refused the data.

@@ -70,6 +70,7 @@ const rssAnonKiB = (): number => memOf(process.pid)?.anonKiB ?? 0;
 
 /** The child: buffer + source only, so its private memory is the source's. */
 async function child(args: { root: string; file: string; nullSink?: boolean }): Promise<void> {
+  (await import('../../src/heap.js')).tuneHeap(); // as the daemon does
   const { openBuffer } = await import('../../src/buffer/store.js');
   const { parseConfig } = await import('../../src/config/load.js');
   const { createLogger } = await import('../../src/logger.js');

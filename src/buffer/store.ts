@@ -56,6 +56,14 @@ const MAINTAIN_INTERVAL_MS = 500;
 export const UNSENT_COUNT_CAP = 100_000;
 const UNSENT_COUNT_TTL_MS = 2_000;
 
+/** A commit's puts, issued and not yet flushed. */
+interface Staged {
+  outcomes: CommitOutcome[];
+  writes: Promise<boolean>[];
+  dedupeKeys: string[];
+  partitions: string[];
+}
+
 export interface OpenBufferOptions {
   dataDir: string;
   config: BufferConfig;
@@ -156,7 +164,21 @@ export class BufferStore implements Outbox {
     };
   }
 
-  private async commit(source: string, items: CommitItem[]): Promise<CommitOutcome[]> {
+  /**
+   * Stages the puts synchronously, then waits for them: the drafts are not held while
+   * the transaction flushes (a source's next chunk is being built meanwhile, and drafts
+   * held across that would be promoted to the old heap and inflate memory).
+   */
+  private commit(source: string, items: CommitItem[]): Promise<CommitOutcome[]> {
+    try {
+      const staged = this.stage(source, items);
+      return staged.writes.length === 0 ? Promise.resolve(staged.outcomes) : this.flushed(staged);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  private stage(source: string, items: CommitItem[]): Staged {
     if (this.closed) throw new PlantgateError('PG_ERR_BUFFER_CLOSED', 'the buffer is closed (gateway shutting down); the source will resend');
     // The event limit is checked on every commit; bytes and disk by the timer (they move slowly).
     // A refusal also refuses the rest of this event-loop turn: a smaller commit issued right
@@ -204,9 +226,12 @@ export class BufferStore implements Outbox {
       partitions.push(draft.partitionkey);
       outcomes.push({ id, sequence: seq, duplicate: false });
     }
-    if (writes.length === 0) return outcomes;
+    this.committing += partitions.length;
+    return { outcomes, writes, dedupeKeys, partitions };
+  }
+
+  private async flushed({ outcomes, writes, dedupeKeys, partitions }: Staged): Promise<CommitOutcome[]> {
     const n = partitions.length;
-    this.committing += n;
     try {
       await Promise.all(writes);
     } catch (err) {

@@ -1,12 +1,16 @@
 /**
- * CSV reader on csv-parse (streaming, bounded memory). Values stay text; the
- * mapping converts them, so SSCCs and lot numbers keep their leading zeros.
- * `relax_quotes` because European exports contain bare quotes in unquoted fields
- * (FIELD-NOTES); `relax_column_count` so a short row is one bad record, not a dead file.
+ * CSV reader on papaparse (streaming, bounded memory). Values stay text; the
+ * mapping converts them, so SSCCs and lot numbers keep their leading zeros. A bare
+ * quote inside an unquoted field (European exports) is kept as text; an unclosed
+ * quoted field makes the file unreadable; a row with the wrong number of fields is
+ * one bad record, not a dead file.
+ *
+ * papaparse reports where each row ends (`meta.cursor`, in characters of the decoded
+ * text), so each record keeps its exact raw text for error reports and its line
+ * number (line breaks counted in the raw text: quoted fields may hold some).
  */
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { parse } from 'csv-parse';
+import Papa from 'papaparse';
 import iconv from 'iconv-lite';
 import type { FiledropFormat } from './config.js';
 import { FileParseError, type ReadItem, type RecordReader } from './records.js';
@@ -18,66 +22,142 @@ interface ParsedRow {
   raw: string;
 }
 
+/** Rows parsed ahead of the consumer before reading pauses (bounded memory). */
+const MAX_ROWS_AHEAD = 5_000;
+
 export function csvReader(opts: CsvOptions): RecordReader {
-  return async function* read(input): AsyncIterable<ReadItem> {
-    const parser = parse({
+  return async function* read(input): AsyncIterable<ReadItem[]> {
+    // iconv-lite's decoders strip a UTF-8 BOM.
+    const decoder = iconv.getDecoder(opts.encoding === 'utf-8' ? 'utf8' : opts.encoding === 'latin1' ? 'latin1' : 'win1252');
+    // The decoded text not yet taken by a row: characters [base, base + text.length).
+    let text = '';
+    let base = 0;
+    let steps: Papa.ParseStepResult<string[]>[] = [];
+    let done = false;
+    let failure: unknown;
+    let wake: (() => void) | undefined;
+    let room: (() => void) | undefined;
+    let handle: Papa.Parser | undefined;
+    const notify = (): void => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    async function* decoded(): AsyncIterable<string> {
+      for await (const chunk of input) {
+        while (steps.length >= MAX_ROWS_AHEAD) await new Promise<void>((r) => (room = r));
+        const s = decoder.write(chunk);
+        text += s;
+        if (s) yield s;
+      }
+      const tail = decoder.end() ?? '';
+      text += tail;
+      if (tail) yield tail;
+    }
+    const source = Readable.from(decoded(), { highWaterMark: 1 });
+    Papa.parse<string[]>(source as unknown as File, {
       delimiter: opts.delimiter === '\\t' ? '\t' : opts.delimiter,
-      quote: opts.quote,
-      bom: true,
-      relax_quotes: true,
-      relax_column_count: true,
-      // Line numbers come from counting breaks in each record's raw text: csv-parse's
-      // `info` and `trim` options cost 10-20 % of its throughput (bench/filedrop).
-      raw: true,
-    });
-    const skip = opts.skipLines ?? 0;
-    const trim = opts.trim;
-    const source = Readable.from(input, { objectMode: false });
-    const stages: NodeJS.ReadWriteStream[] = opts.encoding === 'utf-8' ? [] : [iconv.decodeStream(opts.encoding === 'latin1' ? 'latin1' : 'win1252')];
-    // Errors of the file stream or decoder surface through the parser's iterator.
-    const feeding = (pipeline as unknown as (streams: NodeJS.ReadWriteStream[] | unknown[]) => Promise<void>)([source, ...stages, parser]).catch((err: unknown) => {
-      parser.destroy(err as Error);
+      quoteChar: opts.quote,
+      escapeChar: opts.quote,
+      step: (r, parser) => {
+        handle = parser;
+        steps.push(r);
+        notify();
+      },
+      complete: () => {
+        done = true;
+        notify();
+      },
+      error: (err: Error) => {
+        failure = err;
+        notify();
+      },
     });
 
-    let header: string[] | undefined;
-    let position = 0;
-    let line = 0;
+    const rows = new RowReader(opts);
+    let finished = false;
     try {
-      for await (const row of parser as AsyncIterable<ParsedRow>) {
-        const startLine = line + 1;
-        for (let i = row.raw.indexOf('\n'); i >= 0; i = row.raw.indexOf('\n', i + 1)) line++;
-        if (!row.raw.endsWith('\n')) line++; // last record without a final line break
-        if (startLine <= skip) continue;
-        if (row.record.length === 1 && row.record[0]!.trim() === '') continue; // empty line
-        const raw = row.raw.replace(/\r?\n$/, '');
-        if (trim) for (let i = 0; i < row.record.length; i++) row.record[i] = row.record[i]!.trim();
-        if (opts.header && !header) {
-          header = uniqueNames(row.record);
+      for (;;) {
+        if (steps.length) {
+          const batch = steps;
+          steps = [];
+          const items: ReadItem[] = [];
+          let from = 0;
+          for (const r of batch) {
+            const to = r.meta.cursor - base;
+            const row = { record: r.data, raw: text.slice(from, to) };
+            from = to;
+            const quoteError = r.errors.find((e) => e.type === 'Quotes');
+            if (quoteError) throw quoteProblem(quoteError, row.raw, rows.nextLine);
+            rows.take(row, items);
+          }
+          text = text.slice(from);
+          base += from;
+          const r = room;
+          room = undefined;
+          r?.();
+          if (items.length) yield items;
           continue;
         }
-        position++;
-        const names = header ?? row.record.map((_, i) => String(i + 1));
-        if (header && row.record.length !== header.length) {
-          yield {
-            problem: {
-              position,
-              line: startLine,
-              reason: `has ${row.record.length} fields but the header has ${header.length} (check the delimiter '${opts.delimiter}' and unclosed quotes)`,
-              raw,
-            },
-          };
-          continue;
-        }
-        const fields: Record<string, unknown> = {};
-        for (let i = 0; i < names.length; i++) fields[names[i]!] = row.record[i] ?? '';
-        yield { record: { position, where: { line: startLine }, fields, raw } };
+        if (failure !== undefined) throw failure;
+        if (done) break;
+        await new Promise<void>((r) => (wake = r));
       }
-    } catch (err) {
-      throw toParseError(err);
+      finished = true;
     } finally {
-      await feeding;
+      if (!finished) {
+        handle?.abort();
+        source.destroy();
+      }
     }
   };
+}
+
+function quoteProblem(e: Papa.ParseError, raw: string, line: number): FileParseError {
+  const reason =
+    e.code === 'MissingQuotes'
+      ? 'a quoted field is never closed: a quote character is missing (the file may be cut off)'
+      : 'a quoted field has text after its closing quote (a quote inside a quoted field must be doubled)';
+  return new FileParseError({ line, reason, raw: raw.slice(0, 2000) });
+}
+
+/** Rows → records: line numbers, skipped lines, the header, field names. */
+class RowReader {
+  private header: string[] | undefined;
+  private position = 0;
+  private line = 0;
+
+  constructor(private readonly opts: CsvOptions) {}
+
+  get nextLine(): number {
+    return this.line + 1;
+  }
+
+  take(row: ParsedRow, items: ReadItem[]): void {
+    const { opts } = this;
+    const startLine = this.line + 1;
+    for (let i = row.raw.indexOf('\n'); i >= 0; i = row.raw.indexOf('\n', i + 1)) this.line++;
+    if (!row.raw.endsWith('\n')) this.line++; // last record without a final line break
+    if (startLine <= (opts.skipLines ?? 0)) return;
+    if (row.record.length === 1 && row.record[0]!.trim() === '') return; // empty line
+    const raw = row.raw.replace(/\r?\n$/, '');
+    if (opts.trim) for (let i = 0; i < row.record.length; i++) row.record[i] = row.record[i]!.trim();
+    if (opts.header && !this.header) {
+      this.header = uniqueNames(row.record);
+      return;
+    }
+    const position = ++this.position;
+    const header = this.header;
+    const names = header ?? row.record.map((_, i) => String(i + 1));
+    if (header && row.record.length !== header.length) {
+      const reason = `has ${row.record.length} fields but the header has ${header.length} (check the delimiter '${opts.delimiter}' and unclosed quotes)`;
+      items.push({ problem: { position, line: startLine, reason, raw } });
+      return;
+    }
+    const fields: Record<string, unknown> = {};
+    for (let i = 0; i < names.length; i++) fields[names[i]!] = row.record[i] ?? '';
+    items.push({ record: { position, where: { line: startLine }, fields, raw } });
+  }
 }
 
 function uniqueNames(names: string[]): string[] {
@@ -88,17 +168,4 @@ function uniqueNames(names: string[]): string[] {
     seen.set(name, count);
     return count === 1 ? name : `${name}_${count}`;
   });
-}
-
-function toParseError(err: unknown): unknown {
-  if (err instanceof FileParseError) return err;
-  const e = err as { code?: string; message?: string; lines?: number; column?: number | string };
-  if (typeof e?.code === 'string' && e.code.startsWith('CSV_')) {
-    const reason =
-      e.code === 'CSV_QUOTE_NOT_CLOSED'
-        ? 'a quoted field is never closed: a quote character is missing (the file may be cut off)'
-        : `the CSV structure is broken (${e.code}): ${e.message ?? ''}`;
-    return new FileParseError({ ...(e.lines !== undefined ? { line: e.lines } : {}), reason });
-  }
-  return err;
 }

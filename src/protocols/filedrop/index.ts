@@ -68,7 +68,6 @@ export class FiledropSource implements Source {
       chunkRecords: config.chunkRecords,
       maxChunksInFlight: config.maxChunksInFlight,
       maxReportedProblems: config.maxReportedProblems,
-      stateDir: join(ctx.dataDir, KIND, this.name),
     };
   }
 

@@ -3,32 +3,35 @@
  *
  * Invariants:
  *  - Nothing of a file is committed before the whole file was read and checked
- *    (pass 1: hash + parse + map, streaming). Under badRecords: rejectFile a file
- *    with any bad record therefore never reaches the buffer.
+ *    (pass 1: parse + map, streaming). Under badRecords: rejectFile a file with any
+ *    bad record therefore never reaches the buffer.
  *  - Event ids are `fd:<connector>:<sha256/32>:<position>`: a re-read after a crash
  *    or a second drop of the same bytes commits nothing new (the buffer answers
- *    `duplicate`), so archiving after the last commit is safe to repeat.
- *  - Small files keep their drafts from pass 1 in memory; for large ones pass 1
- *    spills them to `<stateDir>/spill.jsonl` (bounded memory, and cheaper than
- *    parsing the file again). Drafts are committed in chunks, several in flight,
- *    never one record at a time (LMDB groups the puts of one event-loop turn).
- *  - The file moves only after every chunk resolved. A refused commit or an IO
- *    error leaves it in the inbox; the caller retries later.
+ *    `duplicate`), so archiving after the last commit is safe to repeat. The hash is
+ *    taken first, block by block, so that pass 1 already builds final drafts.
+ *  - Small files keep their drafts from pass 1 in memory; larger ones are parsed
+ *    again in pass 2 (bounded memory; parsing is cheaper than storing and reloading
+ *    every draft). Each pass reads the file in the same fixed blocks and checks each
+ *    block against its digest from the first read before parsing it, so every
+ *    committed record comes from exactly the bytes its id was hashed from; a file
+ *    rewritten meanwhile stops the pass as `changed`.
+ *  - Drafts are committed in chunks, several in flight, never one record at a time
+ *    (LMDB groups the puts of one event-loop turn). The file moves only after every
+ *    chunk resolved. A refused commit or an IO error leaves it in the inbox; the
+ *    caller retries later.
  */
-import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, rm, stat } from 'node:fs/promises';
-import { once } from 'node:events';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { createHash } from 'node:crypto';
+import { open, stat } from 'node:fs/promises';
 import type { IngestSink, CommitItem } from '../source.js';
 import type { EventDraft } from '../../model/event.js';
-import { finishDraft, type FileInfo, type MapResult, type PendingDraft } from './mapping.js';
+import type { FileInfo, MapResult } from './mapping.js';
 import { archiveFile, rejectFile, type ErrorReport } from './moves.js';
 import { FileParseError, describeProblem, type RecordProblem, type RecordReader, type SourceRecord } from './records.js';
 
-/** Drafts kept in memory from pass 1; above this they are spilled to disk (bounded memory). */
+/** Drafts kept in memory from pass 1; a file with more is parsed again to commit (bounded memory). */
 export const KEEP_DRAFTS_MAX = 5000;
+
+const BLOCK_BYTES = 256 * 1024;
 
 export interface IngestOptions {
   connector: string;
@@ -42,8 +45,6 @@ export interface IngestOptions {
   chunkRecords: number;
   maxChunksInFlight: number;
   maxReportedProblems: number;
-  /** The source's own state folder (spill files). */
-  stateDir: string;
 }
 
 export type IngestOutcome =
@@ -55,47 +56,37 @@ export type IngestOutcome =
 
 export async function ingestFile(path: string, name: string, o: IngestOptions): Promise<IngestOutcome> {
   const st0 = await stat(path);
-  const file: FileInfo = { name, mtime: st0.mtime.toISOString() };
+  const print = await fingerprint(path);
+  const file: FileInfo = { name, mtime: st0.mtime.toISOString(), sha256: print.sha256 };
 
-  // Pass 1: hash, parse, map, keep small files' drafts.
-  const hash = createHash('sha256');
-  let kept: PendingDraft[] | undefined = [];
-  const spillPath = join(o.stateDir, 'spill.jsonl');
-  let spill: WriteStream | undefined;
+  // Pass 1: parse and map everything; keep the drafts of a small file.
+  let kept: EventDraft[] | undefined = [];
   let total = 0;
   let good = 0;
   let bad = 0;
   const problems: RecordProblem[] = [];
   try {
-    for await (const item of o.reader(hashed(path, hash))) {
+    for await (const items of o.reader(sameBytes(path, print))) {
       if (o.signal.aborted) return { kind: 'stopped' };
-      total++;
-      const r = item.record ? o.map(item.record, file) : { ok: false as const, problem: item.problem };
-      if (!r.ok) {
-        bad++;
-        if (problems.length < o.maxReportedProblems) problems.push(r.problem);
-        continue;
-      }
-      good++;
-      if (kept && kept.length < KEEP_DRAFTS_MAX) kept.push(r.pending);
-      else {
-        if (!spill) {
-          await mkdir(o.stateDir, { recursive: true });
-          spill = createWriteStream(spillPath);
-          for (const k of kept ?? []) spill.write(`${JSON.stringify(k)}\n`);
-          kept = undefined;
+      for (const item of items) {
+        total++;
+        const r = item.record ? o.map(item.record, file) : { ok: false as const, problem: item.problem };
+        if (!r.ok) {
+          bad++;
+          if (problems.length < o.maxReportedProblems) problems.push(r.problem);
+          continue;
         }
-        if (!spill.write(`${JSON.stringify(r.pending)}\n`)) await once(spill, 'drain');
+        good++;
+        if (kept && kept.length < KEEP_DRAFTS_MAX) kept.push(r.draft);
+        else kept = undefined;
       }
     }
-    if (spill) await new Promise<void>((res, rej) => spill!.end((err?: Error | null) => (err ? rej(err) : res())));
   } catch (err) {
-    spill?.destroy();
+    if (err instanceof FileChanged) return { kind: 'changed' };
     if (!(err instanceof FileParseError)) throw err;
     if (!(await unchanged(path, st0))) return { kind: 'changed' };
     return reject(path, o, report(name, o, undefined, 'rejected', [err.problem], total, 1, 0, `the file cannot be read: ${describeProblem(err.problem)}`));
   }
-  const sha256 = hash.digest('hex');
   if (!(await unchanged(path, st0))) return { kind: 'changed' };
 
   if (bad > 0 && (o.badRecords === 'rejectFile' || good === 0)) {
@@ -103,29 +94,32 @@ export async function ingestFile(path: string, name: string, o: IngestOptions): 
       good === 0
         ? `none of its ${total} record(s) can be used`
         : `${bad} of ${total} record(s) are bad and badRecords is rejectFile, so none of the file was sent (WMS files are transactions)`;
-    return reject(path, o, report(name, o, sha256, 'rejected', problems, total, bad, 0, `${why}. Fix the records listed below in the WMS and send the file again.`));
+    return reject(path, o, report(name, o, file.sha256, 'rejected', problems, total, bad, 0, `${why}. Fix the records listed below in the WMS and send the file again.`));
   }
 
-  // Commit: from memory, or by reading the file again.
+  // Commit: from memory, or parsing the (verified same) bytes again.
   const committer = new Committer(o.sink, o.chunkRecords, o.maxChunksInFlight);
   if (kept) {
-    for (const p of kept) {
-      if (o.signal.aborted) return committer.abandon();
-      await committer.push(finishDraft(p, o.connector, file, sha256));
-    }
+    if (o.signal.aborted) return committer.abandon();
+    await committer.add(kept.map((draft) => ({ draft })));
   } else {
-    const lines = createInterface({ input: createReadStream(spillPath), crlfDelay: Infinity });
     try {
-      for await (const line of lines) {
+      for await (const items of o.reader(sameBytes(path, print))) {
         if (o.signal.aborted) return await committer.abandon();
-        await committer.push(finishDraft(JSON.parse(line) as PendingDraft, o.connector, file, sha256));
+        const drafts: CommitItem[] = [];
+        for (const item of items) {
+          const r = item.record ? o.map(item.record, file) : undefined;
+          if (r?.ok) drafts.push({ draft: r.draft });
+        }
+        await committer.add(drafts);
       }
-    } finally {
-      lines.close();
+    } catch (err) {
+      await committer.settle();
+      if (err instanceof FileChanged) return { kind: 'changed' };
+      throw err;
     }
   }
   await committer.flush();
-  if (!kept) await rm(spillPath, { force: true });
   // Ids carry the hash of the bytes read; if the sender rewrote the file meanwhile, read it again.
   if (!(await unchanged(path, st0))) return { kind: 'changed' };
 
@@ -133,16 +127,53 @@ export async function ingestFile(path: string, name: string, o: IngestOptions): 
   const outcome: IngestOutcome = { kind: 'archived', dest, records: total, committed: committer.committed, duplicates: committer.duplicates, bad };
   if (bad > 0) {
     const summary = `${bad} of ${total} record(s) are bad and were not sent; the other ${good} were (badRecords: acceptGood). The file is archived at ${dest}.`;
-    outcome.reportPath = await rejectFile(undefined, o.errorDir, report(name, o, sha256, 'partial', problems, total, bad, good, summary));
+    outcome.reportPath = await rejectFile(undefined, o.errorDir, report(name, o, file.sha256, 'partial', problems, total, bad, good, summary));
   }
   return outcome;
 }
 
-async function* hashed(path: string, hash: Hash): AsyncIterable<Buffer> {
-  for await (const chunk of createReadStream(path, { highWaterMark: 256 * 1024 })) {
-    hash.update(chunk as Buffer);
-    yield chunk as Buffer;
+/** The file's SHA-256 (event ids) and a digest of each fixed block (re-reads prove they read the same bytes). */
+interface Fingerprint {
+  sha256: string;
+  blocks: Buffer[];
+}
+
+class FileChanged extends Error {}
+
+async function* blocksOf(path: string): AsyncIterable<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    for (let pos = 0; ; ) {
+      const block = Buffer.allocUnsafe(BLOCK_BYTES);
+      const { bytesRead } = await fh.read(block, 0, BLOCK_BYTES, pos);
+      if (bytesRead === 0) return;
+      pos += bytesRead;
+      yield bytesRead === BLOCK_BYTES ? block : block.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
   }
+}
+
+async function fingerprint(path: string): Promise<Fingerprint> {
+  const whole = createHash('sha256');
+  const blocks: Buffer[] = [];
+  for await (const block of blocksOf(path)) {
+    whole.update(block);
+    blocks.push(createHash('sha256').update(block).digest());
+  }
+  return { sha256: whole.digest('hex'), blocks };
+}
+
+/** The file's bytes, each block checked against the fingerprint before it is handed on. */
+async function* sameBytes(path: string, print: Fingerprint): AsyncIterable<Buffer> {
+  let i = 0;
+  for await (const block of blocksOf(path)) {
+    const expected = print.blocks[i++];
+    if (!expected || !createHash('sha256').update(block).digest().equals(expected)) throw new FileChanged();
+    yield block;
+  }
+  if (i !== print.blocks.length) throw new FileChanged();
 }
 
 async function unchanged(path: string, st0: { size: number; mtimeMs: number }): Promise<boolean> {
@@ -193,9 +224,14 @@ class Committer {
     private readonly maxInFlight: number,
   ) {}
 
-  async push(draft: EventDraft): Promise<void> {
-    this.buf.push({ draft });
-    if (this.buf.length >= this.chunk) await this.send();
+  /** Queues items; sends each full chunk, waiting only while `maxInFlight` commits are open. */
+  async add(items: CommitItem[]): Promise<void> {
+    for (let i = 0; i < items.length; ) {
+      const take = Math.min(this.chunk - this.buf.length, items.length - i);
+      for (let j = 0; j < take; j++) this.buf.push(items[i + j]!);
+      i += take;
+      if (this.buf.length >= this.chunk) await this.send();
+    }
   }
 
   async flush(): Promise<void> {

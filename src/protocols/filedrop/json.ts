@@ -5,12 +5,12 @@
 import { StringDecoder } from 'node:string_decoder';
 import { getPath } from '../../model/template.js';
 import type { FiledropFormat } from './config.js';
-import { FileParseError, readAll, type ReadItem, type RecordReader } from './records.js';
+import { FileParseError, READ_BATCH, readAll, type ReadItem, type RecordReader } from './records.js';
 
 type JsonOptions = Extract<FiledropFormat, { kind: 'json' }>;
 
 export function jsonReader(opts: JsonOptions): RecordReader {
-  return async function* read(input): AsyncIterable<ReadItem> {
+  return async function* read(input): AsyncIterable<ReadItem[]> {
     const bytes = await readAll(input, opts.maxBytes ?? 64 * 1024 * 1024, 'JSON');
     let doc: unknown;
     try {
@@ -21,20 +21,26 @@ export function jsonReader(opts: JsonOptions): RecordReader {
     const list = opts.recordPath ? getPath(doc, opts.recordPath) : doc;
     if (list === undefined) throw new FileParseError({ reason: `the document has no '${opts.recordPath}' (format.recordPath)` });
     const records = Array.isArray(list) ? list : [list];
+    let batch: ReadItem[] = [];
     for (let i = 0; i < records.length; i++) {
       const r = records[i];
       const where = { column: `${opts.recordPath || '$'}[${i}]` };
       if (r === null || typeof r !== 'object' || Array.isArray(r)) {
-        yield { problem: { position: i + 1, ...where, reason: 'record is not a JSON object', raw: JSON.stringify(r) } };
+        batch.push({ problem: { position: i + 1, ...where, reason: 'record is not a JSON object', raw: JSON.stringify(r) } });
       } else {
-        yield { record: { position: i + 1, where, fields: r as Record<string, unknown>, raw: JSON.stringify(r) } };
+        batch.push({ record: { position: i + 1, where, fields: r as Record<string, unknown>, raw: JSON.stringify(r) } });
+      }
+      if (batch.length >= READ_BATCH) {
+        yield batch;
+        batch = [];
       }
     }
+    if (batch.length) yield batch;
   };
 }
 
 export function jsonLinesReader(): RecordReader {
-  return async function* read(input): AsyncIterable<ReadItem> {
+  return async function* read(input): AsyncIterable<ReadItem[]> {
     const decoder = new StringDecoder('utf8');
     let rest = '';
     let line = 0;
@@ -56,15 +62,17 @@ export function jsonLinesReader(): RecordReader {
       const text = rest + decoder.write(chunk);
       const parts = text.split('\n');
       rest = parts.pop() ?? '';
+      const batch: ReadItem[] = [];
       for (const p of parts) {
         const item = parseLine(p);
-        if (item) yield item;
+        if (item) batch.push(item);
       }
+      if (batch.length) yield batch;
     }
     const last = rest + decoder.end();
     if (last !== '') {
       const item = parseLine(last);
-      if (item) yield item;
+      if (item) yield [item];
     }
   };
 }

@@ -13,15 +13,11 @@ export interface FileInfo {
   name: string;
   /** ISO time of the file's mtime: the event time when no field gives one. */
   mtime: string;
+  /** SHA-256 of the file's bytes (hex): the first half of every event id. */
+  sha256: string;
 }
 
-/** A draft before the file hash is known; `finish` stamps id and file identity. */
-export interface PendingDraft {
-  position: number;
-  draft: Omit<EventDraft, 'id'>;
-}
-
-export type MapResult = { ok: true; pending: PendingDraft } | { ok: false; problem: RecordProblem };
+export type MapResult = { ok: true; draft: EventDraft } | { ok: false; problem: RecordProblem };
 
 interface CompiledField {
   name: string;
@@ -90,16 +86,12 @@ export function compileMapping(mapping: FiledropMapping, ctx: MappingContext): (
       return bad(rec, pk.missing[0], `partition key template '${mapping.partitionKey}' needs ${pk.missing.map((m) => `'${m}'`).join(', ')}, missing in this record`);
     }
 
-    const draft: Omit<EventDraft, 'id'> = { type, time, partitionkey: pk.value, data };
+    // After the templates: they see the record's own fields only.
+    data['file'] = { name: file.name, sha256: file.sha256, record: rec.position };
+    const draft: EventDraft = { id: `fd:${ctx.connector}:${file.sha256.slice(0, 32)}:${rec.position}`, type, time, partitionkey: pk.value, data };
     if (subject !== undefined && subject !== '') draft.subject = subject;
-    return { ok: true, pending: { position: rec.position, draft } };
+    return { ok: true, draft };
   };
-}
-
-/** Stamps the id and the file identity once the whole file's hash is known. */
-export function finishDraft(p: PendingDraft, connector: string, file: FileInfo, sha256: string): EventDraft {
-  const id = `fd:${connector}:${sha256.slice(0, 32)}:${p.position}`;
-  return { id, ...p.draft, data: { ...p.draft.data, file: { name: file.name, sha256, record: p.position } } };
 }
 
 function compileField(name: string, spec: FieldSpecType, mapping: FiledropMapping): CompiledField {

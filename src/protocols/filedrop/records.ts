@@ -33,8 +33,14 @@ export interface RecordProblem extends Where {
 
 export type ReadItem = { record: SourceRecord; problem?: undefined } | { problem: RecordProblem; record?: undefined };
 
-/** A reader consumes the file's bytes (already being hashed) and yields items in order. */
-export type RecordReader = (input: AsyncIterable<Buffer>) => AsyncIterable<ReadItem>;
+/**
+ * A reader consumes the file's bytes and yields items in order, in batches (one per
+ * chunk read, or up to READ_BATCH): one await per batch, not per record.
+ */
+export type RecordReader = (input: AsyncIterable<Buffer>) => AsyncIterable<ReadItem[]>;
+
+/** Batch size for readers that hold a whole parsed document. */
+export const READ_BATCH = 1000;
 
 /** The whole file cannot be read (broken syntax, envelope error): it is rejected whatever the policy. */
 export class FileParseError extends PlantgateError {

@@ -25,9 +25,9 @@ export function xmlReader(opts: XmlOptions): RecordReader {
   const path = opts.recordPath.split('/').filter(Boolean);
   const arrays = new Set(opts.arrays ?? []);
 
-  return async function* read(input): AsyncIterable<ReadItem> {
+  return async function* read(input): AsyncIterable<ReadItem[]> {
     const parser = new SaxesParser({ xmlns: true, position: true });
-    const queue: ReadItem[] = [];
+    let queue: ReadItem[] = [];
     const stack: string[] = [];
     let nodes: Node[] = []; // open elements inside the current record (nodes[0] = the record)
     let position = 0;
@@ -74,8 +74,10 @@ export function xmlReader(opts: XmlOptions): RecordReader {
     });
 
     let decoder: ReturnType<typeof iconv.getDecoder> | undefined;
-    const drain = function* (): Generator<ReadItem> {
-      while (queue.length) yield queue.shift()!;
+    const drain = function* (): Generator<ReadItem[]> {
+      if (!queue.length) return;
+      yield queue;
+      queue = [];
     };
     for await (const chunk of input) {
       if (!decoder) {

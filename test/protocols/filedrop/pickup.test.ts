@@ -57,7 +57,33 @@ describe('filedrop pickup', () => {
     await inbox.waitSettled(1);
     const p = (readReport(inbox, 'cut.csv')['problems'] as Record<string, unknown>[])[0]!;
     assert.match(String(p['reason']), /quoted field is never closed/);
-    assert.equal(typeof p['line'], 'number');
+    assert.equal(p['line'], 2);
+    assert.match(String(p['raw']), /^R-1,"0001,MAT/);
+  });
+
+  it('counts line breaks inside quoted fields, so a bad record is reported at its real line with its exact text', async (t) => {
+    const inbox = await openInbox(t, receipts);
+    const csv = 'ReceiptNo,SSCC,Item,Qty,ReceivedAt\r\nR-1,0001,"MAT\r\nsecond line",1,2024-03-04T06:00:00Z\r\nR-2,0002,"say ""hi""",2,2024-03-04T06:00:00Z,extra\r\n';
+    inbox.drop('multi.csv', csv);
+    await inbox.waitSettled(1);
+    assert.deepEqual(readReport(inbox, 'multi.csv')['problems'], [
+      {
+        position: 2,
+        line: 4,
+        reason: "has 6 fields but the header has 5 (check the delimiter ',' and unclosed quotes)",
+        raw: 'R-2,0002,"say ""hi""",2,2024-03-04T06:00:00Z,extra',
+      },
+    ]);
+  });
+
+  it('rejects a quoted field with text after its closing quote, naming the line', async (t) => {
+    const inbox = await openInbox(t, receipts);
+    inbox.drop('quote.csv', 'ReceiptNo,SSCC,Item,Qty,ReceivedAt\nR-1,0001,MAT,1,2024-03-04T06:00:00Z\nR-2,"0002"x,MAT,1,2024-03-04T06:00:00Z\n');
+    await inbox.waitSettled(1);
+    const p = (readReport(inbox, 'quote.csv')['problems'] as Record<string, unknown>[])[0]!;
+    assert.match(String(p['reason']), /text after its closing quote/);
+    assert.equal(p['line'], 3);
+    assert.equal(inbox.buffer.stats().pendingEvents, 0);
   });
 
   it('does not read a file that is still growing (quiet period)', async (t) => {
@@ -142,5 +168,38 @@ describe('filedrop pickup', () => {
     await inbox.waitSettled(1);
     assert.equal(inbox.buffer.stats().pendingEvents, n);
     assert.equal(inbox.source.status().counters['recordsCommitted'], n);
+  });
+
+  it('a large file rewritten while it is being committed is read again: every event matches the bytes its id was hashed from', async (t) => {
+    const path = (dir: string) => join(dir, 'big.csv');
+    const csv = (prefix: string, n: number) => ['ReceiptNo,SSCC,Item,Qty,ReceivedAt', ...Array.from({ length: n }, (_, i) => `${prefix}-${i + 1},${String(i + 1).padStart(18, '0')},MAT,1,2024-03-04T06:00:00Z`)].join('\n');
+    let inboxDir = '';
+    let rewritten = false;
+    const inbox = await openInbox(t, { ...receipts, chunkRecords: 500 }, {
+      sink: (s) => ({
+        ...s,
+        commit: async (items) => {
+          if (!rewritten) {
+            rewritten = true;
+            writeFileSync(path(inboxDir), csv('N', KEEP_DRAFTS_MAX + 700)); // the sender overwrites the finished file
+          }
+          return s.commit(items);
+        },
+      }),
+    });
+    inboxDir = inbox.dir;
+    inbox.drop('big.csv', csv('R', KEEP_DRAFTS_MAX + 1500));
+    await inbox.waitSettled(1);
+    const events = await inbox.events();
+    const bySha = new Map<string, string[]>();
+    for (const e of events) {
+      const sha = (data(e)['file'] as { sha256: string }).sha256;
+      bySha.set(sha, [...(bySha.get(sha) ?? []), String(e['subject'])]);
+    }
+    const versions = [...bySha.values()];
+    assert.equal(versions.length, 2, 'events of both versions, each under its own hash');
+    assert.ok(versions.some((v) => v.length === KEEP_DRAFTS_MAX + 700 && v.every((s) => s.startsWith('N-'))), 'the new content, complete');
+    assert.ok(versions.some((v) => v.every((s) => s.startsWith('R-'))), 'nothing of the new bytes under the old hash');
+    assert.equal(inbox.archived().length, 1);
   });
 });

@@ -5,7 +5,7 @@
  * envelope error rejects the file before anything could be committed.
  */
 import type { FiledropFormat } from '../config.js';
-import { readAll, type ReadItem, type RecordReader } from '../records.js';
+import { READ_BATCH, readAll, type ReadItem, type RecordReader } from '../records.js';
 import { dateParser } from '../values.js';
 import { validateEnvelope } from './envelope.js';
 import { tokenize } from './segments.js';
@@ -26,17 +26,22 @@ export function x12Reader(opts: X12Options, utcOffset: string): RecordReader {
   };
   const sets = opts.transactionSets ?? ['944', '945', '947'];
 
-  return async function* read(input): AsyncIterable<ReadItem> {
+  return async function* read(input): AsyncIterable<ReadItem[]> {
     const text = (await readAll(input, opts.maxBytes ?? 32 * 1024 * 1024, 'X12')).toString('latin1');
     const { segments } = tokenize(text);
     const transactions = validateEnvelope(segments, text, sets);
     let position = 0;
+    let batch: ReadItem[] = [];
     for (const tx of transactions) {
+      if (batch.length >= READ_BATCH) {
+        yield batch;
+        batch = [];
+      }
       const spec = SETS[tx.set]!;
       const { header, items } = walk(tx.segments, spec.walk);
       if (items.length === 0) {
         position++;
-        yield { problem: { position, segment: `ST (segment ${tx.segments[0]!.ordinal})`, line: tx.segments[0]!.line, reason: `transaction set ${tx.set} control ${tx.control} has no line items (${spec.walk.item} segments)` } };
+        batch.push({ problem: { position, segment: `ST (segment ${tx.segments[0]!.ordinal})`, line: tx.segments[0]!.line, reason: `transaction set ${tx.set} control ${tx.control} has no line items (${spec.walk.item} segments)` } });
         continue;
       }
       const headerFields = spec.header(header, date);
@@ -44,7 +49,7 @@ export function x12Reader(opts: X12Options, utcOffset: string): RecordReader {
         position++;
         const r = itemFields(tx, spec, headerFields, it);
         if ('problem' in r) {
-          yield { problem: { position, ...r.problem } };
+          batch.push({ problem: { position, ...r.problem } });
           continue;
         }
         const fields = r.fields;
@@ -53,8 +58,9 @@ export function x12Reader(opts: X12Options, utcOffset: string): RecordReader {
         const time = spec.time(fields);
         if (subject) preset.subject = subject;
         if (time) preset.time = time;
-        yield { record: { position, where: { segment: `${it.segment.tag} (segment ${it.segment.ordinal})`, line: it.segment.line }, fields, raw: it.segment.raw, preset } };
+        batch.push({ record: { position, where: { segment: `${it.segment.tag} (segment ${it.segment.ordinal})`, line: it.segment.line }, fields, raw: it.segment.raw, preset } });
       }
     }
+    if (batch.length) yield batch;
   };
 }
