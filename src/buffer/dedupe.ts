@@ -7,9 +7,18 @@
  *
  * Writes ride in the same LMDB transaction as the events they describe (same
  * event-loop turn), so after a crash an event is either stored and known, or neither.
+ *
+ * Each generation has a Bloom filter (key-filter.ts) in front of it, so a new id is
+ * recognised as new without a B-tree read. The filters are filled from the tables
+ * in the background after start-up (start-up itself reads nothing).
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Database, RootDatabase } from 'lmdb';
+import { KeyFilter } from './key-filter.js';
 import { META, tableStats, type DedupeMeta } from './layout.js';
+
+/** Keys read per slice while filling a filter: a few milliseconds of the event loop. */
+const FILL_SLICE_KEYS = 20_000;
 
 type Entry = number | [string, number];
 
@@ -20,6 +29,10 @@ export class DedupeIndex {
   private readonly pending = new Map<string, Entry>();
   /** The older generation holds nothing (a fresh store): skip its lookup, half the reads per new event. */
   private previousEmpty: boolean;
+  private readonly filters: [KeyFilter, KeyFilter];
+  /** Bumped when a generation is cleared: a fill in progress for it stops. */
+  private readonly clears = [0, 0];
+  private stopped = false;
 
   constructor(
     private readonly tables: [Database<Entry, string>, Database<Entry, string>],
@@ -31,12 +44,61 @@ export class DedupeIndex {
     this.current = m?.current ?? 0;
     this.startedAt = m?.startedAt ?? Date.now();
     this.previousEmpty = tableStats(tables[this.current ^ 1]).entryCount === 0;
+    this.filters = [new KeyFilter(maxEntries / 2), new KeyFilter(maxEntries / 2)];
+  }
+
+  /** Fills both filters from their tables, a slice per event-loop turn; lookups use LMDB until a filter is complete. */
+  async fillFilters(): Promise<void> {
+    for (const g of [this.current, this.current ^ 1] as const) {
+      const clearsAtStart = this.clears[g];
+      let start: string | undefined;
+      for (;;) {
+        if (this.stopped || this.clears[g] !== clearsAtStart) break;
+        let last: string | undefined;
+        for (const key of this.tables[g].getKeys({ ...(start !== undefined ? { start } : {}), limit: FILL_SLICE_KEYS + 1 })) {
+          if (key === start) continue; // the slice starts at the previous slice's last key
+          this.filters[g].add(key);
+          last = key;
+        }
+        if (last === undefined) {
+          this.filters[g].complete = true;
+          break;
+        }
+        start = last;
+        await nextTurn();
+      }
+    }
+  }
+
+  /** Stops a fill in progress (the store is closing). */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** True once both filters answer without LMDB. */
+  filtersComplete(): boolean {
+    return this.filters[0].complete && this.filters[1].complete;
   }
 
   /** Sequence of an already committed (or committing) event id. */
   seqOfId(id: string): number | undefined {
     const v = this.lookup(`e:${id}`);
     return typeof v === 'number' ? v : undefined;
+  }
+
+  /** Position ranges committed for a stream (CommitOptions.range), from both generations and commits in flight. */
+  committedRanges(stream: string): [number, number][] {
+    const prefix = `r:${stream}:`;
+    const ranges = new Map<string, number>();
+    for (const table of this.tables) {
+      for (const { key, value } of table.getRange({ start: prefix, end: `r:${stream};` })) if (typeof value === 'number') ranges.set(key, value);
+    }
+    for (const [key, value] of this.pending) if (key.startsWith(prefix) && typeof value === 'number') ranges.set(key, value);
+    return [...ranges].map(([key, to]): [number, number] => [Number(key.slice(prefix.length)), to]).sort((a, b) => a[0] - b[0]);
+  }
+
+  rememberRange(stream: string, from: number, to: number, writes: Promise<boolean>[]): string {
+    return this.remember(`r:${stream}:${from}`, to, writes);
   }
 
   /** Sequence of the last commit under a transport key, if its payload hash matches. */
@@ -60,11 +122,18 @@ export class DedupeIndex {
   }
 
   private lookup(key: string): Entry | undefined {
-    return this.pending.get(key) ?? this.tables[this.current].get(key) ?? (this.previousEmpty ? undefined : this.tables[this.current ^ 1].get(key));
+    const cur = this.current;
+    const prev = (cur ^ 1) as 0 | 1;
+    return (
+      this.pending.get(key) ??
+      (this.filters[cur].mightHave(key) ? this.tables[cur].get(key) : undefined) ??
+      (this.previousEmpty || !this.filters[prev].mightHave(key) ? undefined : this.tables[prev].get(key))
+    );
   }
 
   private remember(key: string, entry: Entry, writes: Promise<boolean>[]): string {
     this.pending.set(key, entry);
+    this.filters[this.current].add(key);
     writes.push(this.tables[this.current].put(key, entry));
     return key;
   }
@@ -76,7 +145,9 @@ export class DedupeIndex {
     const old = now - this.startedAt >= this.maxAgeMs / 2;
     if (!full && !old) return;
     const next = (this.current ^ 1) as 0 | 1;
+    this.clears[next]++;
     await this.tables[next].clearAsync();
+    this.filters[next].clear();
     this.previousEmpty = tableStats(table).entryCount === 0;
     this.current = next;
     this.startedAt = now;

@@ -10,7 +10,8 @@
  *                 events past the partition's last sealed batch are unsent.
  *   batches       [partition, firstSequence] → { id, seqs, bytes, sealedAt }: sealed,
  *                 unsettled batches. Their events stay in the journal until settled.
- *   dedupe.0/.1   'e:'+eventId → sequence; 't:'+client:packetId → [payloadHash, sequence]
+ *   dedupe.0/.1   'e:'+eventId → sequence; 't:'+client:packetId → [payloadHash, sequence];
+ *                 'r:'+stream+':'+from → to: a range of a stream's positions committed
  *   dead-letters  dlid (a gateway sequence) → DeadLetter
  *
  * Sequence: gateway-wide, strictly increasing, assigned in memory at commit, in the
@@ -24,6 +25,9 @@
  *              the source acknowledges after that. Crash before: nothing stored, the
  *              peer resends. Crash after, before the ack: the resend is recognised
  *              by id (or transport identity) and acknowledged without a second copy.
+ *              A commit that names a stream range puts the range instead of one
+ *              dedupe entry per event, in the same transaction; the source skips
+ *              what the ranges cover when it reads the stream again.
  *   seal       one put of the batch record, awaited before the first send, or
  *              made inside the previous batch's settle transaction (batches.ts).
  *              Crash after: the same batch (same id, same bytes) is sent after restart.
@@ -43,7 +47,7 @@ import type { Logger } from 'pino';
 import type { BufferConfig } from '../config/schema.js';
 import { PlantgateError, describeError } from '../errors.js';
 import { SPEC_VERSION, sourceUri } from '../model/event.js';
-import type { CommitItem, CommitOutcome, DeadLetterInput, IngestSink } from '../protocols/source.js';
+import type { CommitItem, CommitOptions, CommitOutcome, DeadLetterInput, IngestSink } from '../protocols/source.js';
 import { CapacityGuard } from './capacity.js';
 import { BatchLedger } from './batches.js';
 import { DeadLetters } from './dead-letters.js';
@@ -149,6 +153,7 @@ export class BufferStore implements Outbox {
     this.pending = tableStats(this.journal).entryCount;
     await this.capacity.refreshDisk();
     this.measure();
+    this.dedupe.fillFilters().catch((err: unknown) => this.log.error({ err: describeError(err) }, 'dedupe filter fill failed; resends are still recognised, at the cost of a read per event'));
     this.timer = setInterval(() => void this.maintain(), MAINTAIN_INTERVAL_MS);
     this.timer.unref();
     this.log.info({ storeId: this.storeId, pendingEvents: this.pending, partitions: this.partitionSet.size, lastSequence: this.lastSeq }, 'buffer open');
@@ -158,7 +163,8 @@ export class BufferStore implements Outbox {
   sinkFor(connector: string): IngestSink {
     const source = sourceUri(this.opts.gatewayId, connector);
     return {
-      commit: (items) => this.commit(source, items),
+      commit: (items, options) => this.commit(source, items, options),
+      committedRanges: (stream) => this.dedupe.committedRanges(stream),
       deadLetter: (entry) => this.addDeadLetter(connector, entry),
       accepting: () => !this.closed && this.capacity.reason === undefined,
     };
@@ -169,16 +175,16 @@ export class BufferStore implements Outbox {
    * the transaction flushes (a source's next chunk is being built meanwhile, and drafts
    * held across that would be promoted to the old heap and inflate memory).
    */
-  private commit(source: string, items: CommitItem[]): Promise<CommitOutcome[]> {
+  private commit(source: string, items: CommitItem[], options?: CommitOptions): Promise<CommitOutcome[]> {
     try {
-      const staged = this.stage(source, items);
+      const staged = this.stage(source, items, options?.range);
       return staged.writes.length === 0 ? Promise.resolve(staged.outcomes) : this.flushed(staged);
     } catch (err) {
       return Promise.reject(err as Error);
     }
   }
 
-  private stage(source: string, items: CommitItem[]): Staged {
+  private stage(source: string, items: CommitItem[], range: CommitOptions['range']): Staged {
     if (this.closed) throw new PlantgateError('PG_ERR_BUFFER_CLOSED', 'the buffer is closed (gateway shutting down); the source will resend');
     // The event limit is checked on every commit; bytes and disk by the timer (they move slowly).
     // A refusal also refuses the rest of this event-loop turn: a smaller commit issued right
@@ -205,7 +211,8 @@ export class BufferStore implements Outbox {
         outcomes.push({ id: draft.id ?? '', sequence: -1, duplicate: false });
         continue;
       }
-      const known = draft.id !== undefined ? this.dedupe.seqOfId(draft.id) : transport?.resend ? this.dedupe.seqOfTransport(transport.key, transport.hash) : undefined;
+      // Under a range the source has already skipped what was committed before.
+      const known = range ? undefined : draft.id !== undefined ? this.dedupe.seqOfId(draft.id) : transport?.resend ? this.dedupe.seqOfTransport(transport.key, transport.hash) : undefined;
       if (known !== undefined) {
         this.counters.duplicates++;
         outcomes.push({ id: draft.id ?? '', sequence: known, duplicate: true });
@@ -221,11 +228,14 @@ export class BufferStore implements Outbox {
         `,"sequence":"${seq}","partitionkey":${JSON.stringify(draft.partitionkey)},"correlationid":${draft.correlationid !== undefined ? JSON.stringify(draft.correlationid) : idJson}` +
         `${received}${JSON.stringify(draft.data)}}`;
       writes.push(this.journal.put([draft.partitionkey, seq], json));
-      if (draft.id !== undefined) dedupeKeys.push(this.dedupe.rememberId(draft.id, seq, writes));
-      else if (transport) dedupeKeys.push(this.dedupe.rememberTransport(transport.key, transport.hash, seq, writes));
+      if (!range) {
+        if (draft.id !== undefined) dedupeKeys.push(this.dedupe.rememberId(draft.id, seq, writes));
+        else if (transport) dedupeKeys.push(this.dedupe.rememberTransport(transport.key, transport.hash, seq, writes));
+      }
       partitions.push(draft.partitionkey);
       outcomes.push({ id, sequence: seq, duplicate: false });
     }
+    if (range && writes.length) dedupeKeys.push(this.dedupe.rememberRange(range.stream, range.from, range.to, writes));
     this.committing += partitions.length;
     return { outcomes, writes, dedupeKeys, partitions };
   }
@@ -412,6 +422,7 @@ export class BufferStore implements Outbox {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    this.dedupe.stop();
     await this.env.close();
     this.unlock();
     this.log.info('buffer closed');

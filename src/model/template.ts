@@ -5,6 +5,7 @@
  */
 
 export function getPath(obj: unknown, path: string): unknown {
+  if (!path.includes('.')) return obj !== null && typeof obj === 'object' ? (obj as Record<string, unknown>)[path] : undefined;
   let cur: unknown = obj;
   for (const part of path.split('.')) {
     if (cur === null || typeof cur !== 'object') return undefined;

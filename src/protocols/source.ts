@@ -38,8 +38,23 @@ export interface DeadLetterInput {
   context?: Record<string, unknown>;
 }
 
+/**
+ * A source that reads an ordered, replayable stream (a file) can answer for resends
+ * itself: each commit names the stream and the range of positions it covers,
+ * recorded in the same transaction as the events; before reading the stream again
+ * the source skips every position inside a recorded range. Such events are not
+ * indexed by id (that index is a third of the commit path's cost). Ranges, not a
+ * high-water mark: when one commit of several in flight fails and a later one
+ * succeeds, the gap is committed on the next read, not lost.
+ */
+export interface CommitOptions {
+  range?: { stream: string; from: number; to: number };
+}
+
 export interface IngestSink {
-  commit(items: CommitItem[]): Promise<CommitOutcome[]>;
+  commit(items: CommitItem[], options?: CommitOptions): Promise<CommitOutcome[]>;
+  /** The position ranges committed for a stream, [from, to] inclusive (remembered as long as event ids are). */
+  committedRanges(stream: string): [number, number][];
   /** Commits a dead letter durably; resolves after the commit. */
   deadLetter(entry: DeadLetterInput): Promise<void>;
   /** False while the buffer is at a capacity limit; sources may pause intake. */

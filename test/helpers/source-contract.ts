@@ -14,7 +14,7 @@ import { createLogger } from '../../src/logger.js';
 import { openBuffer, type BufferStore } from '../../src/buffer/store.js';
 import { parseConfig } from '../../src/config/load.js';
 import { PlantgateError } from '../../src/errors.js';
-import type { CommitItem, IngestSink, Source, SourceContext } from '../../src/protocols/source.js';
+import type { CommitItem, CommitOptions, IngestSink, Source, SourceContext } from '../../src/protocols/source.js';
 import { tempDir } from './tmp.js';
 import { waitFor } from './net.js';
 
@@ -41,10 +41,13 @@ export class GatedSink implements IngestSink {
   open = true;
   commitCalls = 0;
   constructor(private readonly inner: IngestSink) {}
-  async commit(items: CommitItem[]) {
+  async commit(items: CommitItem[], options?: CommitOptions) {
     this.commitCalls++;
     if (!this.open) throw new PlantgateError('PG_ERR_BUFFER_FULL', 'buffer full (test gate closed)');
-    return this.inner.commit(items);
+    return this.inner.commit(items, options);
+  }
+  committedRanges(stream: string) {
+    return this.inner.committedRanges(stream);
   }
   deadLetter(entry: Parameters<IngestSink['deadLetter']>[0]) {
     return this.inner.deadLetter(entry);

@@ -5,10 +5,13 @@
  *  - Nothing of a file is committed before the whole file was read and checked
  *    (pass 1: parse + map, streaming). Under badRecords: rejectFile a file with any
  *    bad record therefore never reaches the buffer.
- *  - Event ids are `fd:<connector>:<sha256/32>:<position>`: a re-read after a crash
- *    or a second drop of the same bytes commits nothing new (the buffer answers
- *    `duplicate`), so archiving after the last commit is safe to repeat. The hash is
- *    taken first, block by block, so that pass 1 already builds final drafts.
+ *  - Event ids are `fd:<connector>:<sha256/32>:<position>`, and every chunk is
+ *    committed as the range of positions it covers of the stream
+ *    `fd:<connector>:<sha256/32>`, recorded in the same transaction. A re-read after
+ *    a crash or a second drop of the same bytes skips every position inside a
+ *    recorded range (counted as duplicates) and commits nothing twice, so archiving
+ *    after the last commit is safe to repeat. The hash
+ *    is taken first, block by block, so that pass 1 already builds final drafts.
  *  - Small files keep their drafts from pass 1 in memory; larger ones are parsed
  *    again in pass 2 (bounded memory; parsing is cheaper than storing and reloading
  *    every draft). Each pass reads the file in the same fixed blocks and checks each
@@ -61,6 +64,7 @@ export async function ingestFile(path: string, name: string, o: IngestOptions): 
 
   // Pass 1: parse and map everything; keep the drafts of a small file.
   let kept: EventDraft[] | undefined = [];
+  const positions: number[] = [];
   let total = 0;
   let good = 0;
   let bad = 0;
@@ -77,8 +81,10 @@ export async function ingestFile(path: string, name: string, o: IngestOptions): 
           continue;
         }
         good++;
-        if (kept && kept.length < KEEP_DRAFTS_MAX) kept.push(r.draft);
-        else kept = undefined;
+        if (kept && kept.length < KEEP_DRAFTS_MAX) {
+          kept.push(r.draft);
+          positions.push(item.record!.position);
+        } else kept = undefined;
       }
     }
   } catch (err) {
@@ -98,18 +104,19 @@ export async function ingestFile(path: string, name: string, o: IngestOptions): 
   }
 
   // Commit: from memory, or parsing the (verified same) bytes again.
-  const committer = new Committer(o.sink, o.chunkRecords, o.maxChunksInFlight);
+  const stream = `fd:${o.connector}:${file.sha256.slice(0, 32)}`;
+  const committer = new Committer(o.sink, stream, o.chunkRecords, o.maxChunksInFlight);
   if (kept) {
     if (o.signal.aborted) return committer.abandon();
-    await committer.add(kept.map((draft) => ({ draft })));
+    await committer.add(kept.map((draft, i) => ({ draft, position: positions[i]! })));
   } else {
     try {
       for await (const items of o.reader(sameBytes(path, print))) {
         if (o.signal.aborted) return await committer.abandon();
-        const drafts: CommitItem[] = [];
+        const drafts: PositionedDraft[] = [];
         for (const item of items) {
           const r = item.record ? o.map(item.record, file) : undefined;
-          if (r?.ok) drafts.push({ draft: r.draft });
+          if (r?.ok) drafts.push({ draft: r.draft, position: item.record!.position });
         }
         await committer.add(drafts);
       }
@@ -210,28 +217,57 @@ async function reject(path: string, o: IngestOptions, r: ErrorReport): Promise<I
   return { kind: 'rejected', reportPath, reason: r.summary, bad: r.records.bad };
 }
 
-/** Chunks of drafts, up to `maxInFlight` commit calls at once; the first failure stops the file. */
+interface PositionedDraft {
+  draft: EventDraft;
+  /** The record's position in the file: ascending, gaps where records are bad. */
+  position: number;
+}
+
+/**
+ * Chunks of drafts, up to `maxInFlight` commit calls at once, each recorded as the
+ * range of file positions it covers; drafts inside a range committed before (an
+ * earlier read of the same bytes) are counted as duplicates and not sent. The
+ * first failure stops the file.
+ */
 class Committer {
   committed = 0;
   duplicates = 0;
   private buf: CommitItem[] = [];
+  private from = 0;
+  private to = 0;
   private inflight: Promise<void>[] = [];
   private failure: unknown;
+  /** Committed ranges, ascending; `next` is the first that may still cover a coming position. */
+  private readonly done: [number, number][];
+  private next = 0;
 
   constructor(
     private readonly sink: IngestSink,
+    private readonly stream: string,
     private readonly chunk: number,
     private readonly maxInFlight: number,
-  ) {}
+  ) {
+    this.done = sink.committedRanges(stream);
+  }
 
-  /** Queues items; sends each full chunk, waiting only while `maxInFlight` commits are open. */
-  async add(items: CommitItem[]): Promise<void> {
-    for (let i = 0; i < items.length; ) {
-      const take = Math.min(this.chunk - this.buf.length, items.length - i);
-      for (let j = 0; j < take; j++) this.buf.push(items[i + j]!);
-      i += take;
+  /** Queues drafts (ascending positions); sends each full chunk, waiting only while `maxInFlight` commits are open. */
+  async add(drafts: PositionedDraft[]): Promise<void> {
+    for (const { draft, position } of drafts) {
+      if (this.covered(position)) {
+        this.duplicates++;
+        continue;
+      }
+      if (this.buf.length === 0) this.from = position;
+      this.buf.push({ draft });
+      this.to = position;
       if (this.buf.length >= this.chunk) await this.send();
     }
+  }
+
+  private covered(position: number): boolean {
+    while (this.next < this.done.length && this.done[this.next]![1] < position) this.next++;
+    const r = this.done[this.next];
+    return r !== undefined && r[0] <= position;
   }
 
   async flush(): Promise<void> {
@@ -256,7 +292,7 @@ class Committer {
     const items = this.buf;
     this.buf = [];
     this.inflight.push(
-      this.sink.commit(items).then(
+      this.sink.commit(items, { range: { stream: this.stream, from: this.from, to: this.to } }).then(
         (outcomes) => {
           for (const r of outcomes) {
             if (r.duplicate) this.duplicates++;

@@ -4,6 +4,7 @@ import { appendFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { GatedSink } from '../../helpers/source-contract.js';
+import { PlantgateError } from '../../../src/errors.js';
 import { waitFor } from '../../helpers/net.js';
 import { KEEP_DRAFTS_MAX } from '../../../src/protocols/filedrop/ingest.js';
 import { data, openInbox, readReport } from './harness.js';
@@ -170,6 +171,34 @@ describe('filedrop pickup', () => {
     assert.equal(inbox.source.status().counters['recordsCommitted'], n);
   });
 
+  it('a commit that fails while later ones succeed leaves a gap that the retry fills: nothing lost, nothing twice', async (t) => {
+    let calls = 0;
+    const inbox = await openInbox(t, { ...receipts, chunkRecords: 500, maxChunksInFlight: 4 }, {
+      sink: (s) => ({
+        ...s,
+        commit: async (items, options) => {
+          if (++calls === 2) {
+            // Refused after the next chunks were already sent and committed.
+            await new Promise((r) => setTimeout(r, 100));
+            throw new PlantgateError('PG_ERR_BUFFER_COMMIT', 'commit failed (test)');
+          }
+          return s.commit(items, options);
+        },
+      }),
+    });
+    const n = 3000;
+    const lines = ['ReceiptNo,SSCC,Item,Qty,ReceivedAt'];
+    for (let i = 1; i <= n; i++) lines.push(`R-${i},${String(i).padStart(18, '0')},MAT,1,2024-03-04T06:00:00Z`);
+    inbox.drop('gap.csv', lines.join('\n'));
+    await inbox.waitSettled(1);
+    const events = await inbox.events();
+    assert.ok(inbox.source.status().counters['retries']! >= 1, 'the file was read a second time');
+    assert.equal(events.length, n);
+    assert.equal(new Set(events.map((e) => e['id'])).size, n, 'no event twice');
+    const records = events.map((e) => (data(e)['file'] as { record: number }).record).sort((a, b) => a - b);
+    assert.deepEqual(records, Array.from({ length: n }, (_, i) => i + 1));
+  });
+
   it('a large file rewritten while it is being committed is read again: every event matches the bytes its id was hashed from', async (t) => {
     const path = (dir: string) => join(dir, 'big.csv');
     const csv = (prefix: string, n: number) => ['ReceiptNo,SSCC,Item,Qty,ReceivedAt', ...Array.from({ length: n }, (_, i) => `${prefix}-${i + 1},${String(i + 1).padStart(18, '0')},MAT,1,2024-03-04T06:00:00Z`)].join('\n');
@@ -178,12 +207,12 @@ describe('filedrop pickup', () => {
     const inbox = await openInbox(t, { ...receipts, chunkRecords: 500 }, {
       sink: (s) => ({
         ...s,
-        commit: async (items) => {
+        commit: async (items, options) => {
           if (!rewritten) {
             rewritten = true;
             writeFileSync(path(inboxDir), csv('N', KEEP_DRAFTS_MAX + 700)); // the sender overwrites the finished file
           }
-          return s.commit(items);
+          return s.commit(items, options);
         },
       }),
     });

@@ -6,7 +6,7 @@ import { parseConfig } from '../../../src/config/load.js';
 import { createLogger } from '../../../src/logger.js';
 import type { OpcuaConfigType } from '../../../src/protocols/opcua/config.js';
 import { pkiRoot, thumbprintOf } from '../../../src/protocols/opcua/pki.js';
-import type { CommitItem, CommitOutcome, IngestSink, SourceContext } from '../../../src/protocols/source.js';
+import type { CommitItem, CommitOptions, CommitOutcome, IngestSink, SourceContext } from '../../../src/protocols/source.js';
 import { SimServer, type SimOptions } from '../../fixtures/opcua/sim-process.js';
 import { tempDir } from '../../helpers/tmp.js';
 
@@ -19,8 +19,8 @@ export function opcuaConfig(c: Record<string, unknown>): OpcuaConfigType {
 export class RecordingSink implements IngestSink {
   readonly committed: { item: CommitItem; outcome: CommitOutcome }[] = [];
   constructor(private readonly inner: IngestSink) {}
-  async commit(items: CommitItem[]) {
-    const out = await this.inner.commit(items);
+  async commit(items: CommitItem[], options?: CommitOptions) {
+    const out = await this.inner.commit(items, options);
     out.forEach((outcome, i) => this.committed.push({ item: items[i]!, outcome }));
     return out;
   }
@@ -29,6 +29,9 @@ export class RecordingSink implements IngestSink {
   }
   accepting() {
     return this.inner.accepting();
+  }
+  committedRanges(stream: string) {
+    return this.inner.committedRanges(stream);
   }
   fresh() {
     return this.committed.filter((c) => !c.outcome.duplicate);
