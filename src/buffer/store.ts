@@ -243,7 +243,8 @@ export class BufferStore implements Outbox {
   private async flushed({ outcomes, writes, dedupeKeys, partitions }: Staged): Promise<CommitOutcome[]> {
     const n = partitions.length;
     try {
-      await Promise.all(writes);
+      // lmdb-js hands every put of one transaction the same promise: wait for each transaction once.
+      await Promise.all(new Set(writes));
     } catch (err) {
       this.counters.commitErrors++;
       this.log.error({ code: 'PG_ERR_BUFFER_COMMIT', err: describeError(err), events: n }, 'commit failed; nothing acknowledged');
