@@ -205,7 +205,7 @@ export class BufferStore implements Outbox {
     // The envelope's fixed part, JSON-encoded once per call; each event adds its own fields.
     const common = `,"source":${JSON.stringify(source)}`;
     const received = `,"receivedtime":"${new Date().toISOString()}","datacontenttype":"application/json","data":`;
-    for (const { draft, transport } of items) {
+    for (const { draft, transport, dataJson } of items) {
       if (full !== undefined) {
         this.counters.dropped++;
         outcomes.push({ id: draft.id ?? '', sequence: -1, duplicate: false });
@@ -226,7 +226,7 @@ export class BufferStore implements Outbox {
         `{"specversion":"${SPEC_VERSION}","id":${idJson}${common},"type":${JSON.stringify(draft.type)},"time":${JSON.stringify(draft.time)}` +
         (draft.subject !== undefined ? `,"subject":${JSON.stringify(draft.subject)}` : '') +
         `,"sequence":"${seq}","partitionkey":${JSON.stringify(draft.partitionkey)},"correlationid":${draft.correlationid !== undefined ? JSON.stringify(draft.correlationid) : idJson}` +
-        `${received}${JSON.stringify(draft.data)}}`;
+        `${received}${dataJson ?? JSON.stringify(draft.data)}}`;
       writes.push(this.journal.put([draft.partitionkey, seq], json));
       if (!range) {
         if (draft.id !== undefined) dedupeKeys.push(this.dedupe.rememberId(draft.id, seq, writes));

@@ -13,6 +13,11 @@ import type { EventDraft } from '../model/event.js';
 export interface CommitItem {
   draft: EventDraft;
   /**
+   * `draft.data` as JSON text when the source already holds it (an MQTT payload taken
+   * whole, just parsed from this text): stored as is instead of encoding `data` again.
+   */
+  dataJson?: string;
+  /**
    * Transport identity for drafts without a stable id (MQTT: client + packet id
    * and payload hash). A draft flagged `resend` whose key and hash match the last
    * commit under that key is a duplicate and is not stored again.

@@ -22,6 +22,12 @@ import type { MqttBrokerConfigType } from './config.js';
 import { MappingError, buildDraft, compileFilter, compileMapping, matchFilter, type CompiledMapping } from './mapping.js';
 
 const HOLD_RETRY_MS = 250;
+
+/** What one message needs: a commit, a dead letter (kept, then acknowledged), or nothing (acknowledged). */
+type Prepared =
+  | { kind: 'commit'; item: CommitItem }
+  | { kind: 'deadLetter'; code: ErrorCode; reason: string; raw: Buffer; context: () => Record<string, unknown> }
+  | { kind: 'skip' };
 /** Raw bytes kept of an oversized payload; the rest is counted, not stored. */
 const MAX_RAW_KEPT_BYTES = 1024 * 1024;
 
@@ -44,7 +50,7 @@ export class MqttBrokerSource implements Source {
   /** Messages waiting for the next grouped commit (one sink call per event-loop turn). */
   /** Messages whose PUBACK is held because the buffer refused them; degraded while any are. */
   private heldNow = 0;
-  private queue: { item: CommitItem; resolve: (o: CommitOutcome) => void; reject: (e: unknown) => void }[] = [];
+  private queue: { item: CommitItem; settled: (err: unknown, outcome?: CommitOutcome) => void }[] = [];
 
   constructor(
     private readonly config: MqttBrokerConfigType,
@@ -101,28 +107,52 @@ export class MqttBrokerSource implements Source {
     if (topic.startsWith('$SYS') || this.ignored.some((matches) => matches(topic))) return cb(null);
     this.counters.received++;
     this.inFlight++;
-    this.ingest(client, packet).then(
-      () => {
-        this.done();
-        cb(null);
-      },
-      (err: unknown) => {
-        this.done();
-        this.ctx.logger.error({ err: describeError(err), topic, clientId: client?.id }, 'mqtt message not acknowledged');
-      },
-    );
+    const finish = (err: unknown): void => {
+      this.done();
+      if (err === undefined) cb(null);
+      else this.ctx.logger.error({ err: describeError(err), topic, clientId: client?.id }, 'mqtt message not acknowledged');
+    };
+    let next: Prepared;
+    try {
+      next = this.prepare(client, packet);
+    } catch (err) {
+      return finish(err);
+    }
+    if (next.kind === 'skip') return finish(undefined);
+    if (next.kind === 'deadLetter') {
+      const d = next;
+      this.untilCommitted(client, () => this.ctx.sink.deadLetter({ code: d.code, reason: d.reason, raw: d.raw, context: d.context() })).then(() => {
+        this.counters.deadLettered++;
+        finish(undefined);
+      }, finish);
+      return;
+    }
+    // The common case costs no promise of its own: the grouped commit calls back.
+    const item = next.item;
+    const committed = (outcome: CommitOutcome): void => {
+      if (outcome.duplicate) this.counters.duplicates++;
+      else this.counters.committed++;
+      finish(undefined);
+    };
+    this.commitGrouped(item, (err, outcome) => {
+      if (err === undefined) return committed(outcome!);
+      // Retries go alone: a refused group would otherwise come back whole and never fit the room left.
+      this.untilCommitted(client, () => this.ctx.sink.commit([item]).then((o) => o[0]!), err).then(committed, finish);
+    });
   }
 
   private done(): void {
     if (--this.inFlight === 0 && this.drained) this.drained();
   }
 
-  private async ingest(client: Client | null, packet: AedesPublishPacket): Promise<void> {
+  /** Maps one message: the item to commit, a dead letter to keep, or nothing to do. */
+  private prepare(client: Client | null, packet: AedesPublishPacket): Prepared {
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
     const context = () => ({ topic: packet.topic, clientId: client?.id, qos: packet.qos, bytes: payload.length });
+    const deadLetter = (code: ErrorCode, reason: string, raw = payload): Prepared => ({ kind: 'deadLetter', code, reason, raw, context });
 
     if (payload.length > this.config.maxPayloadBytes) {
-      return this.deadLetter(client, 'PG_ERR_MQTT_TOO_LARGE', `payload of ${payload.length} bytes exceeds sources.mqttBroker.maxPayloadBytes (${this.config.maxPayloadBytes}); the first ${Math.min(payload.length, MAX_RAW_KEPT_BYTES)} bytes are kept`, payload.subarray(0, MAX_RAW_KEPT_BYTES), context);
+      return deadLetter('PG_ERR_MQTT_TOO_LARGE', `payload of ${payload.length} bytes exceeds sources.mqttBroker.maxPayloadBytes (${this.config.maxPayloadBytes}); the first ${Math.min(payload.length, MAX_RAW_KEPT_BYTES)} bytes are kept`, payload.subarray(0, MAX_RAW_KEPT_BYTES));
     }
     let mapping: CompiledMapping | undefined;
     let captures: Record<string, string> | undefined;
@@ -135,35 +165,33 @@ export class MqttBrokerSource implements Source {
     }
     if (!mapping || !captures) {
       this.counters.unmapped++;
-      if (this.config.unmapped === 'ignore') return;
-      return this.deadLetter(client, 'PG_ERR_MQTT_UNMAPPED', `no mapping in sources.mqttBroker '${this.name}' matches topic '${packet.topic}'; add one to collect it, or list the topic in ignoreTopics`, payload, context);
+      if (this.config.unmapped === 'ignore') return { kind: 'skip' };
+      return deadLetter('PG_ERR_MQTT_UNMAPPED', `no mapping in sources.mqttBroker '${this.name}' matches topic '${packet.topic}'; add one to collect it, or list the topic in ignoreTopics`);
     }
     let body: unknown;
+    const text = payload.toString('utf8');
     try {
-      body = JSON.parse(payload.toString('utf8'));
+      body = JSON.parse(text);
     } catch (err) {
-      return this.deadLetter(client, 'PG_ERR_MQTT_PAYLOAD', `payload on '${packet.topic}' is not valid JSON (${(err as Error).message}); fix the publisher`, payload, context);
+      return deadLetter('PG_ERR_MQTT_PAYLOAD', `payload on '${packet.topic}' is not valid JSON (${(err as Error).message}); fix the publisher`);
     }
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-      return this.deadLetter(client, 'PG_ERR_MQTT_PAYLOAD', `payload on '${packet.topic}' is JSON but not an object; each message must be one JSON object`, payload, context);
+      return deadLetter('PG_ERR_MQTT_PAYLOAD', `payload on '${packet.topic}' is JSON but not an object; each message must be one JSON object`);
     }
     let draft;
     try {
       draft = buildDraft(mapping, captures, body as Record<string, unknown>, { site: this.ctx.site, receivedAt: new Date() });
     } catch (err) {
       if (!(err instanceof MappingError)) throw err;
-      return this.deadLetter(client, 'PG_ERR_MQTT_MAPPING', `message on '${packet.topic}' does not fit mapping '${mapping.config.topic}': ${err.message}`, payload, context);
+      return deadLetter('PG_ERR_MQTT_MAPPING', `message on '${packet.topic}' does not fit mapping '${mapping.config.topic}': ${err.message}`);
     }
     // Packet ids wrap at 65,535: only a DUP resend of the same client, packet id and payload is a duplicate.
     const transport =
       draft.id === undefined && packet.qos > 0 && client
         ? { key: `${client.id}:${packet.messageId}`, hash: createHash('sha1').update(packet.topic).update(payload).digest('base64'), resend: packet.dup === true }
         : undefined;
-    const item: CommitItem = transport ? { draft, transport } : { draft };
-    // Retries go alone: a refused group would otherwise come back whole and never fit the room left.
-    const outcome = await this.untilCommitted(client, (retry) => (retry ? this.ctx.sink.commit([item]).then((o) => o[0]!) : this.commitGrouped(item)));
-    if (outcome.duplicate) this.counters.duplicates++;
-    else this.counters.committed++;
+    // The payload is the event's data: its text is stored as received, not encoded again.
+    return { kind: 'commit', item: transport ? { draft, dataJson: text, transport } : { draft, dataJson: text } };
   }
 
   /**
@@ -171,48 +199,48 @@ export class MqttBrokerSource implements Source {
    * envelope pass, one capacity check and one promise chain for all of them
    * instead of one each. Each message still settles on its own outcome.
    */
-  private commitGrouped(item: CommitItem): Promise<CommitOutcome> {
-    return new Promise((resolve, reject) => {
-      if (this.queue.push({ item, resolve, reject }) === 1) setImmediate(() => this.flush());
-    });
+  private commitGrouped(item: CommitItem, settled: (err: unknown, outcome?: CommitOutcome) => void): void {
+    if (this.queue.push({ item, settled }) === 1) setImmediate(() => this.flush());
   }
 
   private flush(): void {
     const group = this.queue;
     this.queue = [];
     this.ctx.sink.commit(group.map((g) => g.item)).then(
-      (outcomes) => group.forEach((g, i) => g.resolve(outcomes[i]!)),
-      (err: unknown) => group.forEach((g) => g.reject(err)),
+      (outcomes) => group.forEach((g, i) => g.settled(undefined, outcomes[i]!)),
+      (err: unknown) => group.forEach((g) => g.settled(err)),
     );
-  }
-
-  private async deadLetter(client: Client | null, code: ErrorCode, reason: string, raw: Buffer, context: () => Record<string, unknown>): Promise<void> {
-    await this.untilCommitted(client, () => this.ctx.sink.deadLetter({ code, reason, raw, context: context() }));
-    this.counters.deadLettered++;
   }
 
   /**
    * Retries a refused commit while the client is still connected; the PUBACK
    * waits. Rejects (never acknowledging) when the client left or the source stops.
+   * `refused` is the error of a first attempt already made (the grouped commit).
    */
-  private async untilCommitted<T>(client: Client | null, attempt: (retry: boolean) => Promise<T>): Promise<T> {
+  private async untilCommitted<T>(client: Client | null, attempt: () => Promise<T>, refused?: unknown): Promise<T> {
     let held = false;
+    let failure = refused;
     try {
       for (;;) {
-        try {
-          return await attempt(held);
-        } catch (err) {
-          if (!isPlantgateError(err) || !['PG_ERR_BUFFER_FULL', 'PG_ERR_BUFFER_COMMIT'].includes(err.code)) throw err;
-          if (!held) {
-            held = true;
-            this.counters.heldWhileFull++;
-            if (this.heldNow++ === 0) this.setState('degraded');
-            this.lastError = { code: err.code, message: err.message, at: new Date().toISOString() };
+        if (failure === undefined) {
+          try {
+            return await attempt();
+          } catch (err) {
+            failure = err;
           }
-          if (this.stopping || (client !== null && (client as unknown as { closed?: boolean }).closed)) throw err;
-          await new Promise((r) => setTimeout(r, HOLD_RETRY_MS));
-          if (this.stopping) throw err;
         }
+        const err = failure;
+        failure = undefined;
+        if (!isPlantgateError(err) || !['PG_ERR_BUFFER_FULL', 'PG_ERR_BUFFER_COMMIT'].includes(err.code)) throw err;
+        if (!held) {
+          held = true;
+          this.counters.heldWhileFull++;
+          if (this.heldNow++ === 0) this.setState('degraded');
+          this.lastError = { code: err.code, message: err.message, at: new Date().toISOString() };
+        }
+        if (this.stopping || (client !== null && (client as unknown as { closed?: boolean }).closed)) throw err;
+        await new Promise((r) => setTimeout(r, HOLD_RETRY_MS));
+        if (this.stopping) throw err;
       }
     } finally {
       if (held && --this.heldNow === 0) this.setState('running');
