@@ -13,13 +13,34 @@ import { Readable } from 'node:stream';
 import Papa from 'papaparse';
 import iconv from 'iconv-lite';
 import type { FiledropFormat } from './config.js';
-import { FileParseError, type ReadItem, type RecordReader } from './records.js';
+import { FileParseError, type ReadItem, type RecordReader, type SourceRecord } from './records.js';
 
 type CsvOptions = Extract<FiledropFormat, { kind: 'csv' }>;
 
+/** A parsed row and where its text lies in the decoded window. */
 interface ParsedRow {
   record: string[];
-  raw: string;
+  text: string;
+  from: number;
+  to: number;
+}
+
+/** A CSV record; its raw text is cut from the window only when a report asks for it. */
+class CsvRecord implements SourceRecord {
+  constructor(
+    readonly position: number,
+    readonly where: { line: number },
+    readonly fields: Record<string, unknown>,
+    private readonly row: ParsedRow,
+  ) {}
+
+  get raw(): string {
+    return rawText(this.row);
+  }
+}
+
+function rawText(row: ParsedRow): string {
+  return row.text.slice(row.from, row.to).replace(/\r?\n$/, '');
 }
 
 /** Rows parsed ahead of the consumer before reading pauses (bounded memory). */
@@ -85,10 +106,12 @@ export function csvReader(opts: CsvOptions): RecordReader {
           let from = 0;
           for (const r of batch) {
             const to = r.meta.cursor - base;
-            const row = { record: r.data, raw: text.slice(from, to) };
+            const row: ParsedRow = { record: r.data, text, from, to };
             from = to;
-            const quoteError = r.errors.find((e) => e.type === 'Quotes');
-            if (quoteError) throw quoteProblem(quoteError, row.raw, rows.nextLine);
+            if (r.errors.length) {
+              const quoteError = r.errors.find((e) => e.type === 'Quotes');
+              if (quoteError) throw quoteProblem(quoteError, rawText(row), rows.nextLine);
+            }
             rows.take(row, items);
           }
           text = text.slice(from);
@@ -136,11 +159,11 @@ class RowReader {
   take(row: ParsedRow, items: ReadItem[]): void {
     const { opts } = this;
     const startLine = this.line + 1;
-    for (let i = row.raw.indexOf('\n'); i >= 0; i = row.raw.indexOf('\n', i + 1)) this.line++;
-    if (!row.raw.endsWith('\n')) this.line++; // last record without a final line break
+    const last = row.to - 1;
+    for (let i = row.text.indexOf('\n', row.from); i >= 0 && i <= last; i = row.text.indexOf('\n', i + 1)) this.line++;
+    if (row.text.charCodeAt(last) !== 10) this.line++; // last record without a final line break
     if (startLine <= (opts.skipLines ?? 0)) return;
     if (row.record.length === 1 && row.record[0]!.trim() === '') return; // empty line
-    const raw = row.raw.replace(/\r?\n$/, '');
     if (opts.trim) for (let i = 0; i < row.record.length; i++) row.record[i] = row.record[i]!.trim();
     if (opts.header && !this.header) {
       this.header = uniqueNames(row.record);
@@ -151,12 +174,12 @@ class RowReader {
     const names = header ?? row.record.map((_, i) => String(i + 1));
     if (header && row.record.length !== header.length) {
       const reason = `has ${row.record.length} fields but the header has ${header.length} (check the delimiter '${opts.delimiter}' and unclosed quotes)`;
-      items.push({ problem: { position, line: startLine, reason, raw } });
+      items.push({ problem: { position, line: startLine, reason, raw: rawText(row) } });
       return;
     }
     const fields: Record<string, unknown> = {};
     for (let i = 0; i < names.length; i++) fields[names[i]!] = row.record[i] ?? '';
-    items.push({ record: { position, where: { line: startLine }, fields, raw } });
+    items.push({ record: new CsvRecord(position, { line: startLine }, fields, row) });
   }
 }
 
