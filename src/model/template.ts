@@ -36,19 +36,22 @@ function compile(template: string): CompiledTemplate {
   return parts;
 }
 
+/** Shared by every render that misses nothing (the hot path allocates no array). */
+const NONE_MISSING: readonly string[] = Object.freeze([]);
+
 /** Renders a template; returns undefined names in `missing` instead of throwing. */
-export function renderTemplate(template: string, scope: TemplateScope): { value: string; missing: string[] } {
+export function renderTemplate(template: string, scope: TemplateScope): { value: string; missing: readonly string[] } {
   const parts = compile(template);
-  const missing: string[] = [];
+  let missing: string[] | undefined;
   let value = parts[0]!;
   for (let i = 1; i < parts.length; i += 2) {
     const name = parts[i]!;
     const v = scope.captures?.[name] ?? scalar(getPath(scope.payload, name)) ?? scope.context?.[name];
-    if (v === undefined || v === '') missing.push(name);
+    if (v === undefined || v === '') (missing ??= []).push(name);
     else value += v;
     value += parts[i + 1]!;
   }
-  return { value, missing };
+  return { value, missing: missing ?? NONE_MISSING };
 }
 
 function scalar(v: unknown): string | undefined {
