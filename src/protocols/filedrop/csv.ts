@@ -44,7 +44,7 @@ function rawText(row: ParsedRow): string {
 }
 
 /** Rows parsed ahead of the consumer before reading pauses (bounded memory). */
-const MAX_ROWS_AHEAD = 5_000;
+const MAX_ROWS_AHEAD = 1_000;
 
 export function csvReader(opts: CsvOptions): RecordReader {
   return async function* read(input): AsyncIterable<ReadItem[]> {
