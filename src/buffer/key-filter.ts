@@ -11,6 +11,8 @@
  */
 const PROBES = 7;
 const BITS_PER_KEY = 10;
+/** 8 MiB per filter: 1 % false positives up to ~6.7 M keys a generation; more keys only cost more reads. */
+const MAX_BITS = 2 ** 26;
 
 export class KeyFilter {
   private readonly words: Uint32Array;
@@ -20,7 +22,7 @@ export class KeyFilter {
 
   constructor(capacity: number) {
     let bits = 1 << 16;
-    while (bits < capacity * BITS_PER_KEY && bits < 2 ** 31) bits *= 2;
+    while (bits < capacity * BITS_PER_KEY && bits < MAX_BITS) bits *= 2;
     this.words = new Uint32Array(bits / 32);
     this.mask = bits - 1;
   }
@@ -48,10 +50,6 @@ export class KeyFilter {
   clear(): void {
     this.words.fill(0);
     this.complete = true;
-  }
-
-  get bytes(): number {
-    return this.words.byteLength;
   }
 }
 
