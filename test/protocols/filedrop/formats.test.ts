@@ -1,5 +1,7 @@
 /** CSV, XML, JSON and JSON Lines inboxes, end to end through a real LMDB buffer. */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { data, openInbox } from './harness.js';
 
@@ -89,6 +91,39 @@ describe('filedrop formats', () => {
     assert.equal(events[0]!['time'], '2024-03-03T23:00:00.000Z');
     assert.equal(events[0]!['subject'], '80012345/0001234');
     assert.equal(events[0]!['partitionkey'], 'site1/wms', '{line} falls back to the connector name');
+  });
+
+  it('streams a large windows-1252 CSV across read blocks: umlauts, quoted line breaks and the line of a bad record stay exact', async (t) => {
+    const inbox = await openInbox(t, {
+      format: { kind: 'csv', delimiter: ';', encoding: 'windows-1252' },
+      mapping: { type: 'inventory.movement', fields: { note: 'Lieferschein', text: 'Text', quantity: { from: 'Menge', as: 'number' } }, decimalSeparator: ',', subjectField: 'note' },
+      badRecords: 'acceptGood',
+    });
+    const n = 9000; // ~500 KiB: many 64 KiB blocks, rows and characters cut at their edges
+    const lines = ['Lieferschein;Text;Menge'];
+    const expected: string[] = [];
+    let badLine = 0;
+    for (let i = 1; i <= n; i++) {
+      const text = i % 7 === 0 ? `Größe ${i}\r\nzweite Zeile "ü"` : `Außenlager Süd ${i} ${'ä'.repeat((i % 40) + 1)}`;
+      const quoted = i % 7 === 0 ? `"${text.replace(/"/g, '""')}"` : text;
+      if (i === n - 3) {
+        badLine = lines.reduce((sum, l) => sum + l.split('\r\n').length, 0) + 1;
+        lines.push(`LS-${i};${quoted};viel`);
+        continue;
+      }
+      lines.push(`LS-${i};${quoted};${i},5`);
+      expected.push(text);
+    }
+    const iconv = (await import('iconv-lite')).default;
+    inbox.drop('gross.csv', iconv.encode(lines.join('\r\n') + '\r\n', 'win1252'));
+    await inbox.waitSettled(1);
+    const events = await inbox.events();
+    assert.equal(events.length, n - 1);
+    assert.deepEqual(events.map((e) => data(e)['text']), expected);
+    assert.equal(data(events[6]!)['quantity'], 7.5);
+    const report = JSON.parse(readFileSync(join(inbox.dir, 'error', 'gross.csv.error.json'), 'utf8')) as { problems: { line: number; raw: string }[] };
+    assert.equal(report.problems[0]!.line, badLine);
+    assert.equal(report.problems[0]!.raw, `LS-${n - 3};Außenlager Süd ${n - 3} ${'ä'.repeat(((n - 3) % 40) + 1)};viel`);
   });
 
   it('reads an XML export with a default namespace, CDATA, attributes and repeated serials', async (t) => {
