@@ -61,7 +61,7 @@ export type IngestOutcome =
 export async function ingestFile(path: string, name: string, o: IngestOptions): Promise<IngestOutcome> {
   const st0 = await stat(path);
   const print = await fingerprint(path);
-  const file: FileInfo = { name, mtime: st0.mtime.toISOString(), sha256: print.sha256 };
+  const file: FileInfo = { name, mtime: st0.mtime.toISOString(), sha256: print.sha256, stream: `fd:${o.connector}:${print.sha256.slice(0, 32)}` };
 
   // Pass 1: parse and map everything; keep the drafts of a small file.
   let kept: PositionedDraft[] | undefined = [];
@@ -102,8 +102,7 @@ export async function ingestFile(path: string, name: string, o: IngestOptions): 
   }
 
   // Commit: from memory, or parsing the (verified same) bytes again.
-  const stream = `fd:${o.connector}:${file.sha256.slice(0, 32)}`;
-  const committer = new Committer(o.sink, stream, o.chunkRecords, o.maxChunksInFlight);
+  const committer = new Committer(o.sink, file.stream, o.chunkRecords, o.maxChunksInFlight);
   if (kept) {
     if (o.signal.aborted) return committer.abandon();
     await committer.add(kept);

@@ -13,8 +13,10 @@ export interface FileInfo {
   name: string;
   /** ISO time of the file's mtime: the event time when no field gives one. */
   mtime: string;
-  /** SHA-256 of the file's bytes (hex): the first half of every event id. */
+  /** SHA-256 of the file's bytes (hex). */
   sha256: string;
+  /** `fd:<connector>:<sha256/32>`: the stream name, and every event id before `:<position>`. */
+  stream: string;
 }
 
 export type MapResult = { ok: true; draft: EventDraft } | { ok: false; problem: RecordProblem };
@@ -88,7 +90,7 @@ export function compileMapping(mapping: FiledropMapping, ctx: MappingContext): (
 
     // After the templates: they see the record's own fields only.
     data['file'] = { name: file.name, sha256: file.sha256, record: rec.position };
-    const draft: EventDraft = { id: `fd:${ctx.connector}:${file.sha256.slice(0, 32)}:${rec.position}`, type, time, partitionkey: pk.value, data };
+    const draft: EventDraft = { id: `${file.stream}:${rec.position}`, type, time, partitionkey: pk.value, data };
     if (subject !== undefined && subject !== '') draft.subject = subject;
     return { ok: true, draft };
   };
