@@ -10,8 +10,8 @@
  *    `fd:<connector>:<sha256/32>`, recorded in the same transaction. A re-read after
  *    a crash or a second drop of the same bytes skips every position inside a
  *    recorded range (counted as duplicates) and commits nothing twice, so archiving
- *    after the last commit is safe to repeat. The hash
- *    is taken first, block by block, so that pass 1 already builds final drafts.
+ *    after the last commit is safe to repeat. The hash is taken first, block by
+ *    block, so that pass 1 already builds final drafts.
  *  - Small files keep their drafts from pass 1 in memory; larger ones are parsed
  *    again in pass 2 (bounded memory; parsing is cheaper than storing and reloading
  *    every draft). Each pass reads the file in the same fixed blocks and checks each
