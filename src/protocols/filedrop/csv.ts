@@ -59,6 +59,7 @@ export function csvReader(opts: CsvOptions): RecordReader {
     let wake: (() => void) | undefined;
     let room: (() => void) | undefined;
     let handle: Papa.Parser | undefined;
+    let stopped = false;
     const notify = (): void => {
       const w = wake;
       wake = undefined;
@@ -66,7 +67,8 @@ export function csvReader(opts: CsvOptions): RecordReader {
     };
     async function* decoded(): AsyncIterable<string> {
       for await (const chunk of input) {
-        while (steps.length >= MAX_ROWS_AHEAD) await new Promise<void>((r) => (room = r));
+        while (steps.length >= MAX_ROWS_AHEAD && !stopped) await new Promise<void>((r) => (room = r));
+        if (stopped) return; // leaving the loop closes the file
         const s = decoder.write(chunk);
         text += s;
         if (s) yield s;
@@ -129,6 +131,9 @@ export function csvReader(opts: CsvOptions): RecordReader {
       finished = true;
     } finally {
       if (!finished) {
+        // Stopped early (a parse error, or the source stopping): release the reading side.
+        stopped = true;
+        room?.();
         handle?.abort();
         source.destroy();
       }
