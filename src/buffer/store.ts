@@ -99,6 +99,8 @@ export class BufferStore implements Outbox {
   private refusedThisTurn: string | undefined;
   /** Events written but not yet flushed. */
   private committing = 0;
+  /** The maintenance pass in progress, if any. */
+  private maintaining: Promise<void> | undefined;
   private storeBytes = 0;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
@@ -388,10 +390,18 @@ export class BufferStore implements Outbox {
     }
   }
 
-  private async maintain(): Promise<void> {
-    if (this.closed) return;
+  private maintain(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    // close() waits for a pass in progress: a read on a closing LMDB environment leaves
+    // lmdb-js a timer that throws once the environment is gone.
+    this.maintaining ??= this.maintainOnce().finally(() => (this.maintaining = undefined));
+    return this.maintaining;
+  }
+
+  private async maintainOnce(): Promise<void> {
     try {
       await this.capacity.refreshDisk();
+      if (this.closed) return;
       this.measure();
       await this.dedupe.maintain();
     } catch (err) {
@@ -424,6 +434,7 @@ export class BufferStore implements Outbox {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.dedupe.stop();
+    await this.maintaining;
     await this.env.close();
     this.unlock();
     this.log.info('buffer closed');
