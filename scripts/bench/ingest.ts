@@ -3,7 +3,9 @@
  * closed port), the REAL daemon as a child process, and the lean load generator
  * (load-publisher.ts) in another child: 8 connections, 1,000 unacked per
  * connection, ~257-byte JSON payloads with unique event ids over 8 lines (8
- * partitions). Then one connection. Then the bare building block (bare-broker.ts:
+ * partitions). Then one connection. Then, on a fresh store, 8 connections whose event
+ * ids are UUIDs in no order (the dedupe index then grows at random places). Then the
+ * bare building block (bare-broker.ts:
  * aedes + lmdb-js put before PUBACK) with the same generator, in the same run, so
  * the gateway's figures come with a ratio that compares across machines.
  *
@@ -14,6 +16,7 @@
  * Standalone: `node dist/scripts/bench/ingest.js [--quick]`.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openBuffer } from '../../src/buffer/store.js';
@@ -62,9 +65,9 @@ export function daemonNodeArgs(): string[] {
   return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
 }
 
-async function publish(port: number, connections: number, count: number, pid: number, capMs: number): Promise<Run> {
+async function publish(port: number, connections: number, count: number, pid: number, capMs: number, ids: 'ascending' | 'uuid' = 'ascending'): Promise<Run> {
   const sampler = new Sampler(pid);
-  const child = runChild<PublisherResult>('load-publisher', { port, mode: 'flood', connections, count, window: WINDOW, lines: LINES, tag: randomBytes(3).toString('hex'), timeCapMs: capMs }, capMs + 30_000);
+  const child = runChild<PublisherResult>('load-publisher', { port, mode: 'flood', connections, count, window: WINDOW, lines: LINES, tag: randomBytes(3).toString('hex'), ids, timeCapMs: capMs }, capMs + 30_000);
   try {
     const pub = await child.result;
     const s = sampler.stop();
@@ -81,27 +84,14 @@ export async function bench(opts: { quick: boolean }): Promise<BenchFigure[]> {
   const nSingle = n / 2;
   const capMs = opts.quick ? 60_000 : 180_000;
   const tmp = tempDir('ingest');
-  let daemon: DaemonChild | undefined;
   let bare: Awaited<ReturnType<typeof startServerChild>> | undefined;
   try {
-    // ---- the gateway ----
-    const mqttPort = await freePort();
-    const closedPort = await freePort(); // nothing listens: the ERP is down
-    const dataDir = join(tmp.path, 'data');
-    const cfg = writeDaemonConfig(tmp.path, ingestYaml(dataDir, mqttPort, `http://127.0.0.1:${closedPort}/events`));
-    daemon = spawnDaemon(cfg, { nodeArgs: daemonNodeArgs() });
-    const d = daemon;
-    await waitForPort(mqttPort, 20_000, () => d.alive());
-    const gw8 = await publish(mqttPort, CONNECTIONS, n, daemon.pid, capMs);
-    const gw1 = await publish(mqttPort, 1, nSingle, daemon.pid, capMs);
-    const code = await daemon.stop();
-    daemon = undefined;
-    if (code !== 0) throw new Error(`the daemon exited with ${code} after SIGTERM: ${d.stderr().slice(0, 1000)}`);
-    const errors = d.logs.filter((l) => typeof l['level'] === 'number' && (l['level'] as number) >= 50);
-    if (errors.length > 0) throw new Error(`the daemon logged errors: ${JSON.stringify(errors.slice(0, 3))}`);
-    const { stored, deadLetters } = await storedEvents(dataDir);
-    const acked = gw8.pub.acked + gw1.pub.acked;
-    if (stored !== acked || deadLetters !== 0) throw new Error(`verification failed: publishers got ${fmtInt(acked)} PUBACKs but the store holds ${fmtInt(stored)} events and ${fmtInt(deadLetters)} dead letters`);
+    // ---- the gateway: ids ascending per connection, then (a fresh store) UUID ids ----
+    const asc = await gatewayRuns(join(tmp.path, 'asc'), 'ascending', capMs, [CONNECTIONS, n], [1, nSingle]);
+    const [gw8, gw1] = asc.runs as [Run, Run];
+    const stored = asc.stored;
+    const uuid = await gatewayRuns(join(tmp.path, 'uuid'), 'uuid', capMs, [CONNECTIONS, n]);
+    const gwUuid = uuid.runs[0]!;
 
     // ---- the bare building block, same generator, same machine, same run ----
     const bareDir = tempDir('bare');
@@ -124,6 +114,12 @@ export async function bench(opts: { quick: boolean }): Promise<BenchFigure[]> {
           note: `${ratio(gw8, bare8)}× bare; ${fmtInt(n)} events, ${gw8.pub.payloadBytes} B, window ${WINDOW}/conn; ${cpu(gw8)}; store verified (${fmtInt(stored)} = PUBACKs)`,
         },
         {
+          name: 'same, 8 connections, random (UUID) event ids, fresh store',
+          value: Math.round(gwUuid.pub.ackedPerSec),
+          unit: 'events/s',
+          note: `${ratio(gwUuid, bare8)}× bare; ${fmtInt(n)} events; ${cpu(gwUuid)}; store verified (${fmtInt(uuid.stored)} = PUBACKs)`,
+        },
+        {
           name: 'durable QoS 1 ingest, ERP down, 1 publisher',
           value: Math.round(gw1.pub.ackedPerSec),
           unit: 'events/s',
@@ -131,7 +127,7 @@ export async function bench(opts: { quick: boolean }): Promise<BenchFigure[]> {
         },
         {
           name: 'gateway private memory during ingest (RssAnon, peak)',
-          value: Math.round(Math.max(gw8.peakAnonMiB, gw1.peakAnonMiB)),
+          value: Math.round(Math.max(gw8.peakAnonMiB, gw1.peakAnonMiB, gwUuid.peakAnonMiB)),
           unit: 'MiB',
           target: '≤ 150 MiB',
           note: `bare: ${Math.round(Math.max(bare8.peakAnonMiB, bare1.peakAnonMiB))} MiB; mapped LMDB file (RssFile) peak ${Math.round(Math.max(gw8.peakFileMiB, gw1.peakFileMiB))} MiB, not counted`,
@@ -144,8 +140,34 @@ export async function bench(opts: { quick: boolean }): Promise<BenchFigure[]> {
       bareDir.remove();
     }
   } finally {
-    await daemon?.stop(5000);
     tmp.remove();
+  }
+}
+
+/** A fresh daemon on its own data dir; each [connections, count] run in turn; the store verified against the PUBACKs. */
+async function gatewayRuns(root: string, ids: 'ascending' | 'uuid', capMs: number, ...runs: [number, number][]): Promise<{ runs: Run[]; stored: number }> {
+  mkdirSync(root, { recursive: true });
+  const mqttPort = await freePort();
+  const closedPort = await freePort(); // nothing listens: the ERP is down
+  const dataDir = join(root, 'data');
+  const cfg = writeDaemonConfig(root, ingestYaml(dataDir, mqttPort, `http://127.0.0.1:${closedPort}/events`));
+  let daemon: DaemonChild | undefined = spawnDaemon(cfg, { nodeArgs: daemonNodeArgs() });
+  try {
+    const d = daemon;
+    await waitForPort(mqttPort, 20_000, () => d.alive());
+    const results: Run[] = [];
+    for (const [connections, count] of runs) results.push(await publish(mqttPort, connections, count, d.pid, capMs, ids));
+    const code = await d.stop();
+    daemon = undefined;
+    if (code !== 0) throw new Error(`the daemon exited with ${code} after SIGTERM: ${d.stderr().slice(0, 1000)}`);
+    const errors = d.logs.filter((l) => typeof l['level'] === 'number' && (l['level'] as number) >= 50);
+    if (errors.length > 0) throw new Error(`the daemon logged errors: ${JSON.stringify(errors.slice(0, 3))}`);
+    const { stored, deadLetters } = await storedEvents(dataDir);
+    const acked = results.reduce((sum, r) => sum + r.pub.acked, 0);
+    if (stored !== acked || deadLetters !== 0) throw new Error(`verification failed (${ids} ids): publishers got ${fmtInt(acked)} PUBACKs but the store holds ${fmtInt(stored)} events and ${fmtInt(deadLetters)} dead letters`);
+    return { runs: results, stored };
+  } finally {
+    await daemon?.stop(5000);
   }
 }
 

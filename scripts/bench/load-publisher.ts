@@ -31,6 +31,11 @@ interface Options {
   lines?: number;
   /** Makes event ids unique across runs against one store. */
   tag: string;
+  /**
+   * `ascending` (default): `<tag>-<conn>-<seq>`, each connection's ids in order.
+   * `uuid`: the same ids hashed into UUID form, in no order, as many MES publishers send.
+   */
+  ids?: 'ascending' | 'uuid';
   timeCapMs?: number;
   /** paced */
   rate?: number;
@@ -155,8 +160,26 @@ class Conn {
   }
 }
 
+let idStyle: Options['ids'] = 'ascending';
+
+function eventId(tag: string, conn: number, seq: number): string {
+  const id = `${tag}-${String(conn).padStart(2, '0')}-${String(seq).padStart(9, '0')}`;
+  if (idStyle !== 'uuid') return id;
+  // Four 32-bit mixes of the ascending id: unique per id, spread like random UUIDs.
+  const words = [0x9e3779b9, 0x85ebca6b, 0xc2b2ae35, 0x27d4eb2f].map((seed) => {
+    let h = seed ^ id.length;
+    for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x7feb352d);
+    h ^= h >>> 15;
+    return (h >>> 0).toString(16).padStart(8, '0');
+  });
+  const hex = words.join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
 function payloadFor(tag: string, conn: number, seq: number, sentAt: number): string {
-  const head = `{"eventId":"${tag}-${String(conn).padStart(2, '0')}-${String(seq).padStart(9, '0')}","workOrder":"WO-${100000 + (seq % 5000)}","material":"MAT-000042","qty":${seq % 97},"unit":"EA","station":"ST-07","operator":"OP-0042","timestamp":"${TIMESTAMP}","sentAt":${sentAt.toFixed(3)},"pad":"`;
+  const head = `{"eventId":"${eventId(tag, conn, seq)}","workOrder":"WO-${100000 + (seq % 5000)}","material":"MAT-000042","qty":${seq % 97},"unit":"EA","station":"ST-07","operator":"OP-0042","timestamp":"${TIMESTAMP}","sentAt":${sentAt.toFixed(3)},"pad":"`;
   const tail = '"}';
   return head + 'x'.repeat(Math.max(0, PAYLOAD_BYTES - head.length - tail.length)) + tail;
 }
@@ -263,6 +286,7 @@ async function paced(o: Options, conns: Conn[], topics: Buffer[]): Promise<Omit<
 async function main(): Promise<void> {
   const o = JSON.parse(process.argv[2] ?? '{}') as Options;
   if (!o.port || !o.mode || !o.connections || !o.tag) throw new Error('usage: load-publisher.js \'{"port":N,"mode":"flood|paced","connections":N,"tag":"x",...}\'');
+  idStyle = o.ids ?? 'ascending';
   const host = o.host ?? '127.0.0.1';
   const lines = o.lines ?? 8;
   const topics = Array.from({ length: lines }, (_, k) => Buffer.from(`plant/bench/line${k + 1}/completion`));
