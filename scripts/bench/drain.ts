@@ -19,6 +19,7 @@ import { open } from 'lmdb';
 import { request, Pool } from 'undici';
 import { openBuffer } from '../../src/buffer/store.js';
 import { parseConfig } from '../../src/config/load.js';
+import { tuneHeap } from '../../src/heap.js';
 import { createLogger } from '../../src/logger.js';
 import { createUplink } from '../../src/uplink/uplink.js';
 import type { MockReport } from '../mock-erp/server.js';
@@ -64,6 +65,7 @@ function event(i: number, partition: string, seq?: number) {
 }
 
 async function gatewayDrain(n: number, url: string) {
+  tuneHeap(); // the buffer and uplink run in this process: give it the daemon's heap settings
   const dir = mkdtempSync(join(tmpdir(), 'plantgate-bench-'));
   const { config } = parseConfig('');
   const buffer = await openBuffer({ dataDir: dir, config: { ...config.buffer, maxEvents: 100_000_000 }, gatewayId: 'bench', logger: createLogger('warn') });
