@@ -20,8 +20,9 @@
  * last dead-letter id; meta.lastSequence is written whenever events are removed.
  *
  * What is committed when, and what a crash leaves
- *   ingest     journal put + dedupe put in one transaction (lmdb-js commits all puts
- *              of one event-loop turn together, flushed before the promise resolves);
+ *   ingest     (intake.ts) journal put + dedupe put in one transaction (lmdb-js
+ *              commits all puts of one event-loop turn together, flushed before the
+ *              promise resolves);
  *              the source acknowledges after that. Crash before: nothing stored, the
  *              peer resends. Crash after, before the ack: the resend is recognised
  *              by id (or transport identity) and acknowledged without a second copy.
@@ -46,12 +47,13 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import type { Logger } from 'pino';
 import type { BufferConfig } from '../config/schema.js';
 import { PlantgateError, describeError } from '../errors.js';
-import { SPEC_VERSION, sourceUri } from '../model/event.js';
-import type { CommitItem, CommitOptions, CommitOutcome, DeadLetterInput, IngestSink } from '../protocols/source.js';
+import { sourceUri } from '../model/event.js';
+import type { DeadLetterInput, IngestSink } from '../protocols/source.js';
 import { CapacityGuard } from './capacity.js';
 import { BatchLedger } from './batches.js';
 import { DeadLetters } from './dead-letters.js';
 import { DedupeIndex } from './dedupe.js';
+import { Intake, type StoreCounts } from './intake.js';
 import { lockDataDir } from './lock.js';
 import { META, SCHEMA_VERSION, SEQ_MAX, STORE_FILE, TABLES, tableStats, type BatchRecord, type PartitionKey } from './layout.js';
 import type { BatchLimits, BatchOutcome, BufferStats, Outbox, SealedBatch } from './types.js';
@@ -59,14 +61,6 @@ import type { BatchLimits, BatchOutcome, BufferStats, Outbox, SealedBatch } from
 const MAINTAIN_INTERVAL_MS = 500;
 export const UNSENT_COUNT_CAP = 100_000;
 const UNSENT_COUNT_TTL_MS = 2_000;
-
-/** A commit's puts, issued and not yet flushed. */
-interface Staged {
-  outcomes: CommitOutcome[];
-  writes: Promise<boolean>[];
-  dedupeKeys: string[];
-  partitions: string[];
-}
 
 export interface OpenBufferOptions {
   dataDir: string;
@@ -91,14 +85,13 @@ export class BufferStore implements Outbox {
   private readonly dedupe: DedupeIndex;
   private readonly capacity: CapacityGuard;
   private readonly log: Logger;
-  private readonly dropWhenFull: Set<string>;
+  private readonly intake: Intake;
   private storeId = '';
-  private lastSeq = 0;
-  private pending = 0;
-  /** Set for the rest of an event-loop turn once a commit was refused for capacity. */
-  private refusedThisTurn: string | undefined;
-  /** Events written but not yet flushed. */
-  private committing = 0;
+  private readonly counts: StoreCounts = {
+    lastSeq: 0,
+    pending: 0,
+    counters: { committed: 0, duplicates: 0, dropped: 0, refused: 0, commitErrors: 0, delivered: 0, deadLettered: 0 },
+  };
   /** The maintenance pass in progress, if any. */
   private maintaining: Promise<void> | undefined;
   private storeBytes = 0;
@@ -109,7 +102,6 @@ export class BufferStore implements Outbox {
   private readonly partitionSet = new Set<string>();
   private readonly unsentCounts = new Map<string, { n: number; at: number }>();
   private readonly appendListeners = new Set<(partition: string, count: number) => void>();
-  private readonly counters = { committed: 0, duplicates: 0, dropped: 0, refused: 0, commitErrors: 0, delivered: 0, deadLettered: 0 };
 
   constructor(private readonly opts: OpenBufferOptions) {
     this.log = opts.logger.child({ component: 'buffer' });
@@ -124,9 +116,21 @@ export class BufferStore implements Outbox {
     const dedupeTables = [this.env.openDB({ name: TABLES.dedupe0 }), this.env.openDB({ name: TABLES.dedupe1 })] as const;
     this.dedupe = new DedupeIndex([dedupeTables[0], dedupeTables[1]] as never, this.meta, opts.config.dedupeMaxEntries, opts.config.dedupeMaxAgeHours * 3_600_000);
     this.capacity = new CapacityGuard(opts.config, opts.dataDir);
-    this.dropWhenFull = new Set(opts.config.dropWhenFullTypes);
+    this.intake = new Intake({
+      journal: this.journal,
+      dedupe: this.dedupe,
+      capacity: this.capacity,
+      dropWhenFull: new Set(opts.config.dropWhenFullTypes),
+      counts: this.counts,
+      log: this.log,
+      dataDir: opts.dataDir,
+      gatewayId: opts.gatewayId,
+      storeId: () => this.storeId,
+      closed: () => this.closed,
+      announce: (partition, count) => this.announce(partition, count),
+    });
     this.deadLetters = new DeadLetters(this.env, this.env.openDB({ name: TABLES.deadLetters }), {
-      nextSequence: () => ++this.lastSeq,
+      nextSequence: () => ++this.counts.lastSeq,
       appended: (partition, json, seq) => this.appendReplayed(partition, json, seq),
       committed: (partition) => this.announce(partition, 1),
       logger: this.log,
@@ -151,121 +155,25 @@ export class BufferStore implements Outbox {
       for (const key of this.journal.getKeys({ start: [p, SEQ_MAX], end: [p, -1], reverse: true, limit: 1 })) last = Math.max(last, key[1]);
     }
     this.ledger.load();
-    this.lastSeq = Math.max(last, this.deadLetters.lastId());
-    this.pending = tableStats(this.journal).entryCount;
+    this.counts.lastSeq = Math.max(last, this.deadLetters.lastId());
+    this.counts.pending = tableStats(this.journal).entryCount;
     await this.capacity.refreshDisk();
     this.measure();
     this.dedupe.fillFilters().catch((err: unknown) => this.log.error({ err: describeError(err) }, 'dedupe filter fill failed; resends are still recognised, at the cost of a read per event'));
     this.timer = setInterval(() => void this.maintain(), MAINTAIN_INTERVAL_MS);
     this.timer.unref();
-    this.log.info({ storeId: this.storeId, pendingEvents: this.pending, partitions: this.partitionSet.size, lastSequence: this.lastSeq }, 'buffer open');
+    this.log.info({ storeId: this.storeId, pendingEvents: this.counts.pending, partitions: this.partitionSet.size, lastSequence: this.counts.lastSeq }, 'buffer open');
   }
 
   /** The sink a source commits through; `connector` names it in each event's source. */
   sinkFor(connector: string): IngestSink {
     const source = sourceUri(this.opts.gatewayId, connector);
     return {
-      commit: (items, options) => this.commit(source, items, options),
+      commit: (items, options) => this.intake.commit(source, items, options),
       committedRanges: (stream) => this.dedupe.committedRanges(stream),
       deadLetter: (entry) => this.addDeadLetter(connector, entry),
       accepting: () => !this.closed && this.capacity.reason === undefined,
     };
-  }
-
-  /**
-   * Stages the puts synchronously, then waits for them: the drafts are not held while
-   * the transaction flushes (a source's next chunk is being built meanwhile, and drafts
-   * held across that would be promoted to the old heap and inflate memory).
-   */
-  private commit(source: string, items: CommitItem[], options?: CommitOptions): Promise<CommitOutcome[]> {
-    try {
-      const staged = this.stage(source, items, options?.range);
-      return staged.writes.length === 0 ? Promise.resolve(staged.outcomes) : this.flushed(staged);
-    } catch (err) {
-      return Promise.reject(err as Error);
-    }
-  }
-
-  private stage(source: string, items: CommitItem[], range: CommitOptions['range']): Staged {
-    if (this.closed) throw new PlantgateError('PG_ERR_BUFFER_CLOSED', 'the buffer is closed (gateway shutting down); the source will resend');
-    // The event limit is checked on every commit; bytes and disk by the timer (they move slowly).
-    // A refusal also refuses the rest of this event-loop turn: a smaller commit issued right
-    // after a refused one must not slip in ahead of it and change the order of a source's events.
-    const full = this.capacity.reason ?? this.refusedThisTurn ?? this.capacity.eventLimit(this.pending + this.committing, items.length);
-    if (full !== undefined && !items.every((i) => this.dropWhenFull.has(i.draft.type))) {
-      this.counters.refused += items.length;
-      if (this.refusedThisTurn === undefined) {
-        this.refusedThisTurn = full;
-        setImmediate(() => (this.refusedThisTurn = undefined));
-      }
-      throw new PlantgateError('PG_ERR_BUFFER_FULL', full);
-    }
-    const outcomes: CommitOutcome[] = [];
-    const writes: Promise<boolean>[] = [];
-    const dedupeKeys: string[] = [];
-    const partitions: string[] = [];
-    // The envelope's fixed part, JSON-encoded once per call; each event adds its own fields.
-    const common = `,"source":${JSON.stringify(source)}`;
-    const received = `,"receivedtime":"${new Date().toISOString()}","datacontenttype":"application/json","data":`;
-    for (const { draft, transport, dataJson } of items) {
-      if (full !== undefined) {
-        this.counters.dropped++;
-        outcomes.push({ id: draft.id ?? '', sequence: -1, duplicate: false });
-        continue;
-      }
-      // Under a range the source has already skipped what was committed before.
-      const known = range ? undefined : draft.id !== undefined ? this.dedupe.seqOfId(draft.id) : transport?.resend ? this.dedupe.seqOfTransport(transport.key, transport.hash) : undefined;
-      if (known !== undefined) {
-        this.counters.duplicates++;
-        outcomes.push({ id: draft.id ?? '', sequence: known, duplicate: true });
-        continue;
-      }
-      const seq = ++this.lastSeq;
-      const id = draft.id ?? `${this.opts.gatewayId}-${this.storeId}-${seq}`;
-      const idJson = JSON.stringify(id);
-      // Same fields and order as PlantEvent (model/event.ts), built as text: this is the hot path.
-      const json =
-        `{"specversion":"${SPEC_VERSION}","id":${idJson}${common},"type":${JSON.stringify(draft.type)},"time":${JSON.stringify(draft.time)}` +
-        (draft.subject !== undefined ? `,"subject":${JSON.stringify(draft.subject)}` : '') +
-        `,"sequence":"${seq}","partitionkey":${JSON.stringify(draft.partitionkey)},"correlationid":${draft.correlationid !== undefined ? JSON.stringify(draft.correlationid) : idJson}` +
-        `${received}${dataJson ?? JSON.stringify(draft.data)}}`;
-      writes.push(this.journal.put([draft.partitionkey, seq], json));
-      if (!range) {
-        if (draft.id !== undefined) dedupeKeys.push(this.dedupe.rememberId(draft.id, seq, writes));
-        else if (transport) dedupeKeys.push(this.dedupe.rememberTransport(transport.key, transport.hash, seq, writes));
-      }
-      partitions.push(draft.partitionkey);
-      outcomes.push({ id, sequence: seq, duplicate: false });
-    }
-    if (range && writes.length) dedupeKeys.push(this.dedupe.rememberRange(range.stream, range.from, range.to, writes));
-    this.committing += partitions.length;
-    return { outcomes, writes, dedupeKeys, partitions };
-  }
-
-  private async flushed({ outcomes, writes, dedupeKeys, partitions }: Staged): Promise<CommitOutcome[]> {
-    const n = partitions.length;
-    try {
-      // lmdb-js hands every put of one transaction the same promise: wait for each transaction once.
-      await Promise.all(new Set(writes));
-    } catch (err) {
-      this.counters.commitErrors++;
-      this.log.error({ code: 'PG_ERR_BUFFER_COMMIT', err: describeError(err), events: n }, 'commit failed; nothing acknowledged');
-      throw new PlantgateError('PG_ERR_BUFFER_COMMIT', `could not commit ${n} event(s) to ${this.opts.dataDir}: ${describeError(err)}. Check disk space and permissions; sources will resend.`, undefined, { cause: err });
-    } finally {
-      this.committing -= n;
-      this.dedupe.settled(dedupeKeys);
-    }
-    this.pending += n;
-    this.counters.committed += n;
-    let run = 0;
-    for (let i = 0; i < partitions.length; i++) {
-      run++;
-      if (partitions[i] !== partitions[i + 1]) {
-        this.announce(partitions[i]!, run);
-        run = 0;
-      }
-    }
-    return outcomes;
   }
 
   private announce(partition: string, count: number): void {
@@ -275,12 +183,12 @@ export class BufferStore implements Outbox {
 
   private appendReplayed(partition: string, json: string, seq: number): void {
     this.journal.put([partition, seq], json);
-    this.pending++;
+    this.counts.pending++;
   }
 
   private async addDeadLetter(connector: string, entry: DeadLetterInput): Promise<void> {
     await this.deadLetters.add(connector, entry);
-    this.counters.deadLettered++;
+    this.counts.counters.deadLettered++;
   }
 
   // ---- Outbox (the uplink's side) ----
@@ -341,11 +249,11 @@ export class BufferStore implements Outbox {
         this.journal.remove([p, r.seq]);
       }
       retry = this.ledger.settleInTxn(batch, outcome.retry);
-      this.meta.put(META.lastSequence, this.lastSeq);
+      this.meta.put(META.lastSequence, this.counts.lastSeq);
     });
-    this.pending -= outcome.delivered.length + outcome.rejected.length;
-    this.counters.delivered += outcome.delivered.length;
-    this.counters.deadLettered += outcome.rejected.length;
+    this.counts.pending -= outcome.delivered.length + outcome.rejected.length;
+    this.counts.counters.delivered += outcome.delivered.length;
+    this.counts.counters.deadLettered += outcome.rejected.length;
     if (!retry) this.forgetIfEmpty(p);
     return retry;
   }
@@ -383,10 +291,10 @@ export class BufferStore implements Outbox {
     }
     this.storeBytes = bytes + this.dedupe.size() * 64;
     const before = this.capacity.reason;
-    const after = this.capacity.evaluate({ events: this.pending, bytes: this.storeBytes });
+    const after = this.capacity.evaluate({ events: this.counts.pending, bytes: this.storeBytes });
     if (after !== before) {
       if (after) this.log.warn({ code: 'PG_ERR_BUFFER_FULL', reason: after }, 'buffer full: sources are not acknowledged until it drains');
-      else this.log.info({ pendingEvents: this.pending }, 'buffer below its limits again: accepting');
+      else this.log.info({ pendingEvents: this.counts.pending }, 'buffer below its limits again: accepting');
     }
   }
 
@@ -418,14 +326,14 @@ export class BufferStore implements Outbox {
     const reason = this.capacity.reason;
     return {
       storeId: this.storeId,
-      lastSequence: this.lastSeq,
-      pendingEvents: this.pending,
+      lastSequence: this.counts.lastSeq,
+      pendingEvents: this.counts.pending,
       storeBytes: this.storeBytes,
       freeDiskBytes: this.capacity.freeDiskBytes,
       deadLetters: this.deadLetters.count(),
       accepting: !this.closed && reason === undefined,
       ...(reason !== undefined ? { fullReason: reason } : {}),
-      counters: { ...this.counters },
+      counters: { ...this.counts.counters },
     };
   }
 

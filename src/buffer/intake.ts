@@ -1,0 +1,157 @@
+/**
+ * The buffer's ingest side: what happens between a source's `commit` and its
+ * acknowledgement. Capacity is checked, resends are recognised (dedupe index, or a
+ * stream range the source skips by itself), each new event gets the next gateway
+ * sequence and its exact bytes, and the journal and index puts are issued in one
+ * event-loop turn, so LMDB commits them in one transaction. The caller's promise
+ * resolves only once that transaction is flushed (store.ts's header says what a
+ * crash leaves).
+ */
+import type { Database } from 'lmdb';
+import type { Logger } from 'pino';
+import { PlantgateError, describeError } from '../errors.js';
+import { SPEC_VERSION } from '../model/event.js';
+import type { CommitItem, CommitOptions, CommitOutcome } from '../protocols/source.js';
+import type { CapacityGuard } from './capacity.js';
+import type { DedupeIndex } from './dedupe.js';
+import type { PartitionKey } from './layout.js';
+import type { BufferStats } from './types.js';
+
+/** The sequence line and counts the store and its intake share. */
+export interface StoreCounts {
+  lastSeq: number;
+  /** Events committed and not yet delivered or dead-lettered. */
+  pending: number;
+  readonly counters: BufferStats['counters'];
+}
+
+export interface IntakeParts {
+  journal: Database<string, PartitionKey>;
+  dedupe: DedupeIndex;
+  capacity: CapacityGuard;
+  /** Event types dropped (counted) instead of refused while the buffer is full. */
+  dropWhenFull: ReadonlySet<string>;
+  counts: StoreCounts;
+  log: Logger;
+  dataDir: string;
+  gatewayId: string;
+  storeId: () => string;
+  closed: () => boolean;
+  /** Events of a partition were committed (the outbox wakes the uplink). */
+  announce: (partition: string, count: number) => void;
+}
+
+/** A commit's puts, issued and not yet flushed. */
+interface Staged {
+  outcomes: CommitOutcome[];
+  writes: Promise<boolean>[];
+  dedupeKeys: string[];
+  partitions: string[];
+}
+
+export class Intake {
+  /** Events written but not yet flushed. */
+  private committing = 0;
+  /** Set for the rest of an event-loop turn once a commit was refused for capacity. */
+  private refusedThisTurn: string | undefined;
+
+  constructor(private readonly p: IntakeParts) {}
+
+  /**
+   * Stages the puts synchronously, then waits for them: the drafts are not held while
+   * the transaction flushes (a source's next chunk is being built meanwhile, and drafts
+   * held across that would be promoted to the old heap and inflate memory).
+   */
+  commit(source: string, items: CommitItem[], options?: CommitOptions): Promise<CommitOutcome[]> {
+    try {
+      const staged = this.stage(source, items, options?.range);
+      return staged.writes.length === 0 ? Promise.resolve(staged.outcomes) : this.flushed(staged);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  private stage(source: string, items: CommitItem[], range: CommitOptions['range']): Staged {
+    const { counts, dedupe } = this.p;
+    if (this.p.closed()) throw new PlantgateError('PG_ERR_BUFFER_CLOSED', 'the buffer is closed (gateway shutting down); the source will resend');
+    // The event limit is checked on every commit; bytes and disk by the timer (they move slowly).
+    // A refusal also refuses the rest of this event-loop turn: a smaller commit issued right
+    // after a refused one must not slip in ahead of it and change the order of a source's events.
+    const full = this.p.capacity.reason ?? this.refusedThisTurn ?? this.p.capacity.eventLimit(counts.pending + this.committing, items.length);
+    if (full !== undefined && !items.every((i) => this.p.dropWhenFull.has(i.draft.type))) {
+      counts.counters.refused += items.length;
+      if (this.refusedThisTurn === undefined) {
+        this.refusedThisTurn = full;
+        setImmediate(() => (this.refusedThisTurn = undefined));
+      }
+      throw new PlantgateError('PG_ERR_BUFFER_FULL', full);
+    }
+    const outcomes: CommitOutcome[] = [];
+    const writes: Promise<boolean>[] = [];
+    const dedupeKeys: string[] = [];
+    const partitions: string[] = [];
+    // The envelope's fixed part, JSON-encoded once per call; each event adds its own fields.
+    const common = `,"source":${JSON.stringify(source)}`;
+    const received = `,"receivedtime":"${new Date().toISOString()}","datacontenttype":"application/json","data":`;
+    for (const { draft, transport, dataJson } of items) {
+      if (full !== undefined) {
+        counts.counters.dropped++;
+        outcomes.push({ id: draft.id ?? '', sequence: -1, duplicate: false });
+        continue;
+      }
+      // Under a range the source has already skipped what was committed before.
+      const known = range ? undefined : draft.id !== undefined ? dedupe.seqOfId(draft.id) : transport?.resend ? dedupe.seqOfTransport(transport.key, transport.hash) : undefined;
+      if (known !== undefined) {
+        counts.counters.duplicates++;
+        outcomes.push({ id: draft.id ?? '', sequence: known, duplicate: true });
+        continue;
+      }
+      const seq = ++counts.lastSeq;
+      const id = draft.id ?? `${this.p.gatewayId}-${this.p.storeId()}-${seq}`;
+      const idJson = JSON.stringify(id);
+      // Same fields and order as PlantEvent (model/event.ts), built as text: this is the hot path.
+      const json =
+        `{"specversion":"${SPEC_VERSION}","id":${idJson}${common},"type":${JSON.stringify(draft.type)},"time":${JSON.stringify(draft.time)}` +
+        (draft.subject !== undefined ? `,"subject":${JSON.stringify(draft.subject)}` : '') +
+        `,"sequence":"${seq}","partitionkey":${JSON.stringify(draft.partitionkey)},"correlationid":${draft.correlationid !== undefined ? JSON.stringify(draft.correlationid) : idJson}` +
+        `${received}${dataJson ?? JSON.stringify(draft.data)}}`;
+      writes.push(this.p.journal.put([draft.partitionkey, seq], json));
+      if (!range) {
+        if (draft.id !== undefined) dedupeKeys.push(dedupe.rememberId(draft.id, seq, writes));
+        else if (transport) dedupeKeys.push(dedupe.rememberTransport(transport.key, transport.hash, seq, writes));
+      }
+      partitions.push(draft.partitionkey);
+      outcomes.push({ id, sequence: seq, duplicate: false });
+    }
+    if (range && writes.length) dedupeKeys.push(dedupe.rememberRange(range.stream, range.from, range.to, writes));
+    this.committing += partitions.length;
+    return { outcomes, writes, dedupeKeys, partitions };
+  }
+
+  private async flushed({ outcomes, writes, dedupeKeys, partitions }: Staged): Promise<CommitOutcome[]> {
+    const { counts } = this.p;
+    const n = partitions.length;
+    try {
+      // lmdb-js hands every put of one transaction the same promise: wait for each transaction once.
+      await Promise.all(new Set(writes));
+    } catch (err) {
+      counts.counters.commitErrors++;
+      this.p.log.error({ code: 'PG_ERR_BUFFER_COMMIT', err: describeError(err), events: n }, 'commit failed; nothing acknowledged');
+      throw new PlantgateError('PG_ERR_BUFFER_COMMIT', `could not commit ${n} event(s) to ${this.p.dataDir}: ${describeError(err)}. Check disk space and permissions; sources will resend.`, undefined, { cause: err });
+    } finally {
+      this.committing -= n;
+      this.p.dedupe.settled(dedupeKeys);
+    }
+    counts.pending += n;
+    counts.counters.committed += n;
+    let run = 0;
+    for (let i = 0; i < partitions.length; i++) {
+      run++;
+      if (partitions[i] !== partitions[i + 1]) {
+        this.p.announce(partitions[i]!, run);
+        run = 0;
+      }
+    }
+    return outcomes;
+  }
+}
