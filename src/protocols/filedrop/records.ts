@@ -35,7 +35,8 @@ export type ReadItem = { record: SourceRecord; problem?: undefined } | { problem
 
 /**
  * A reader consumes the file's bytes and yields items in order, in batches (one per
- * chunk read, or up to READ_BATCH): one await per batch, not per record.
+ * chunk read, or up to READ_BATCH): one await per batch, not per record. A chunk of
+ * input is only valid until the next one is asked for (the buffer is reused).
  */
 export type RecordReader = (input: AsyncIterable<Buffer>) => AsyncIterable<ReadItem[]>;
 
@@ -69,7 +70,7 @@ export async function readAll(input: AsyncIterable<Buffer>, maxBytes: number, wh
     if (size > maxBytes) {
       throw new FileParseError({ reason: `${what} file is larger than format.maxBytes (${maxBytes} bytes); split it or raise the limit` });
     }
-    chunks.push(chunk);
+    chunks.push(Buffer.from(chunk)); // the reader reuses its block buffer
   }
   return Buffer.concat(chunks, size);
 }
