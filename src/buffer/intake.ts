@@ -16,6 +16,7 @@ import type { CapacityGuard } from './capacity.js';
 import type { DedupeIndex } from './dedupe.js';
 import type { PartitionKey } from './layout.js';
 import type { BufferStats } from './types.js';
+import { ValueArena } from './value-arena.js';
 
 /** The sequence line and counts the store and its intake share. */
 export interface StoreCounts {
@@ -26,7 +27,8 @@ export interface StoreCounts {
 }
 
 export interface IntakeParts {
-  journal: Database<string, PartitionKey>;
+  /** Values are read back as strings (encoding 'string'); the intake writes their UTF-8 bytes. */
+  journal: Database<string | Buffer, PartitionKey>;
   dedupe: DedupeIndex;
   capacity: CapacityGuard;
   /** Event types dropped (counted) instead of refused while the buffer is full. */
@@ -54,6 +56,7 @@ export class Intake {
   private committing = 0;
   /** Set for the rest of an event-loop turn once a commit was refused for capacity. */
   private refusedThisTurn: string | undefined;
+  private readonly arena = new ValueArena();
 
   constructor(private readonly p: IntakeParts) {}
 
@@ -73,6 +76,7 @@ export class Intake {
 
   private stage(source: string, items: CommitItem[], range: CommitOptions['range']): Staged {
     const { counts, dedupe } = this.p;
+    const arena = this.arena;
     if (this.p.closed()) throw new PlantgateError('PG_ERR_BUFFER_CLOSED', 'the buffer is closed (gateway shutting down); the source will resend');
     // The event limit is checked on every commit; bytes and disk by the timer (they move slowly).
     // A refusal also refuses the rest of this event-loop turn: a smaller commit issued right
@@ -110,12 +114,17 @@ export class Intake {
       const id = draft.id ?? `${this.p.gatewayId}-${this.p.storeId()}-${seq}`;
       const idJson = JSON.stringify(id);
       // Same fields and order as PlantEvent (model/event.ts), built as text: this is the hot path.
-      const json =
+      const head =
         `{"specversion":"${SPEC_VERSION}","id":${idJson}${common},"type":${JSON.stringify(draft.type)},"time":${JSON.stringify(draft.time)}` +
         (draft.subject !== undefined ? `,"subject":${JSON.stringify(draft.subject)}` : '') +
         `,"sequence":"${seq}","partitionkey":${JSON.stringify(draft.partitionkey)},"correlationid":${draft.correlationid !== undefined ? JSON.stringify(draft.correlationid) : idJson}` +
-        `${received}${dataJson ?? JSON.stringify(draft.data)}}`;
-      writes.push(this.p.journal.put([draft.partitionkey, seq], json));
+        received;
+      const data = dataJson ?? JSON.stringify(draft.data);
+      arena.begin(head.length + data.length + 1);
+      arena.write(head);
+      arena.write(data);
+      arena.write('}');
+      writes.push(this.p.journal.put([draft.partitionkey, seq], arena.end()));
       if (!range) {
         if (draft.id !== undefined) dedupeKeys.push(dedupe.rememberId(draft.id, seq, writes));
         else if (transport) dedupeKeys.push(dedupe.rememberTransport(transport.key, transport.hash, seq, writes));
