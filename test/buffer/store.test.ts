@@ -40,6 +40,31 @@ describe('buffer store', () => {
     assert.equal(events[0]!['correlationid'], 'ev-1');
   });
 
+  it('stores every event byte for byte: multi-byte text, data handed over as JSON, values larger than a write block', async (t) => {
+    const b = await buffer(t);
+    const sink = b.sinkFor('mes');
+    const texts = ['Müller Straße – Ø 12 µm', '漢字 ✓ 😀 "quoted" \\ back\nslash', 'x'.repeat(300_000), '€'.repeat(100_000)];
+    // Enough events to fill several 256 KiB blocks, with the large ones in between.
+    const items: CommitItem[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const text = texts[i % 50 === 0 ? (i / 50) % texts.length : i % 2]!;
+      items.push(i % 3 === 0 ? { draft: { ...draft(i).draft, subject: text }, dataJson: JSON.stringify({ text, i }) } : draft(i, 'site1/line1', { subject: text, data: { text, i } }));
+    }
+    await sink.commit(items);
+    const got: Record<string, unknown>[] = [];
+    for (let batch = await b.nextBatch('site1/line1', { maxEvents: 500, maxBytes: 1e9 }); batch; batch = await b.nextBatch('site1/line1', { maxEvents: 500, maxBytes: 1e9 })) {
+      got.push(...b.events(batch));
+      await b.settle(batch, { delivered: batch.seqs, rejected: [], retry: [] });
+    }
+    assert.equal(got.length, items.length);
+    got.forEach((e, i) => {
+      const d = items[i]!.draft as EventDraft;
+      assert.equal(e['id'], d.id);
+      assert.equal(e['subject'], d.subject);
+      assert.deepEqual(e['data'], { text: d.subject, i });
+    });
+  });
+
   it('stores an event id once, even when the resend races its original', async (t) => {
     const b = await buffer(t);
     const sink = b.sinkFor('mes');
