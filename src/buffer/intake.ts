@@ -16,7 +16,6 @@ import type { CapacityGuard } from './capacity.js';
 import type { DedupeIndex } from './dedupe.js';
 import type { PartitionKey } from './layout.js';
 import type { BufferStats } from './types.js';
-import { ValueArena } from './value-arena.js';
 
 /** The sequence line and counts the store and its intake share. */
 export interface StoreCounts {
@@ -27,8 +26,7 @@ export interface StoreCounts {
 }
 
 export interface IntakeParts {
-  /** Values are read back as strings (encoding 'string'); the intake writes their UTF-8 bytes. */
-  journal: Database<string | Buffer, PartitionKey>;
+  journal: Database<string, PartitionKey>;
   dedupe: DedupeIndex;
   capacity: CapacityGuard;
   /** Event types dropped (counted) instead of refused while the buffer is full. */
@@ -56,7 +54,6 @@ export class Intake {
   private committing = 0;
   /** Set for the rest of an event-loop turn once a commit was refused for capacity. */
   private refusedThisTurn: string | undefined;
-  private readonly arena = new ValueArena();
 
   constructor(private readonly p: IntakeParts) {}
 
@@ -76,7 +73,6 @@ export class Intake {
 
   private stage(source: string, items: CommitItem[], range: CommitOptions['range']): Staged {
     const { counts, dedupe } = this.p;
-    const arena = this.arena;
     if (this.p.closed()) throw new PlantgateError('PG_ERR_BUFFER_CLOSED', 'the buffer is closed (gateway shutting down); the source will resend');
     // The event limit is checked on every commit; bytes and disk by the timer (they move slowly).
     // A refusal also refuses the rest of this event-loop turn: a smaller commit issued right
@@ -114,17 +110,12 @@ export class Intake {
       const id = draft.id ?? `${this.p.gatewayId}-${this.p.storeId()}-${seq}`;
       const idJson = JSON.stringify(id);
       // Same fields and order as PlantEvent (model/event.ts), built as text: this is the hot path.
-      const head =
+      const json =
         `{"specversion":"${SPEC_VERSION}","id":${idJson}${common},"type":${JSON.stringify(draft.type)},"time":${JSON.stringify(draft.time)}` +
         (draft.subject !== undefined ? `,"subject":${JSON.stringify(draft.subject)}` : '') +
         `,"sequence":"${seq}","partitionkey":${JSON.stringify(draft.partitionkey)},"correlationid":${draft.correlationid !== undefined ? JSON.stringify(draft.correlationid) : idJson}` +
-        received;
-      const data = dataJson ?? JSON.stringify(draft.data);
-      arena.begin(head.length + data.length + 1);
-      arena.write(head);
-      arena.write(data);
-      arena.write('}');
-      writes.push(this.p.journal.put([draft.partitionkey, seq], arena.end()));
+        `${received}${dataJson ?? JSON.stringify(draft.data)}}`;
+      writes.push(this.p.journal.put([draft.partitionkey, seq], json));
       if (!range) {
         if (draft.id !== undefined) dedupeKeys.push(dedupe.rememberId(draft.id, seq, writes));
         else if (transport) dedupeKeys.push(dedupe.rememberTransport(transport.key, transport.hash, seq, writes));
