@@ -178,13 +178,21 @@ describe('filedrop formats', () => {
     ]);
   });
 
-  it('reads JSON (record path) and JSON Lines; without field mappings records pass through', async (t) => {
+  it('reads JSON (record path, also a document over many read blocks) and JSON Lines; without field mappings records pass through', async (t) => {
     const json = await openInbox(t, { format: { kind: 'json', recordPath: 'export.lines' }, mapping: { type: 'goods.receipt', subjectField: 'lot' } });
     json.drop('r.json', JSON.stringify({ export: { lines: [{ lot: '007', qty: 1, ts: 1 }, { lot: '008', qty: 2 }] } }));
     await json.waitSettled(1);
     const je = await json.events();
     assert.deepEqual(je.map((e) => e['subject']), ['007', '008']);
     assert.equal(data(je[1]!)['qty'], 2);
+
+    // A document over several 64 KiB read blocks, read whole: every block's bytes must survive the next read.
+    const lines = Array.from({ length: 3000 }, (_, i) => ({ lot: `L-${i}`, text: `Lager Süd ${'ä€'.repeat(i % 29)}`, qty: i }));
+    json.drop('big.json', JSON.stringify({ export: { lines } }));
+    await json.waitSettled(2);
+    const big = await json.events(); // the two events above were taken already
+    assert.equal(big.length, lines.length);
+    assert.deepEqual(big.map((e) => ({ lot: data(e)['lot'], text: data(e)['text'], qty: data(e)['qty'] })), lines);
 
     const jsonl = await openInbox(t, { format: { kind: 'jsonl' }, mapping: { type: 'quality.result', timeField: 'at', fields: { at: { from: 'at', as: 'date' }, ok: { from: 'pass', as: 'boolean' } } } });
     jsonl.drop('q.jsonl', '{"at":"2024-03-04T10:00:00Z","pass":"ja"}\r\n\r\n{"at":"2024-03-04T10:01:00Z","pass":false}\n');
