@@ -4,8 +4,10 @@
  * websocket and the "connection lost" banner. Skipped where Chromium is missing.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { before, describe, it } from 'node:test';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createLogger } from '../../src/logger.js';
 import { startWebServer } from '../../src/web/server.js';
@@ -13,7 +15,10 @@ import { fakeGateway, startTestServer, type FakeGateway } from './fake-control.j
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const SCREENSHOT = '/tmp/plantgate-status.png';
+/** Screenshots of each state: kept in PLANTGATE_SCREENSHOTS (a folder) when set, else in a temp dir removed afterwards. */
+const SHOTS = process.env['PLANTGATE_SCREENSHOTS'] ?? mkdtempSync(join(tmpdir(), 'plantgate-shots-'));
+if (!process.env['PLANTGATE_SCREENSHOTS']) after(() => rmSync(SHOTS, { recursive: true, force: true }));
+const shot = (name: string): string => join(SHOTS, `status${name}.png`);
 
 async function launch(t: { after(fn: () => unknown): void }): Promise<Browser> {
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 });
@@ -67,13 +72,13 @@ describe('web: status page in Chromium', () => {
     assert.equal(await broker.locator('details').getAttribute('open'), '', 'details stay open across refreshes');
     assert.match((await broker.locator('details').textContent()) ?? '', /listening\s*0\.0\.0\.0:1883[\s\S]*plant\/\+\/count/);
     await page.evaluate('window.scrollTo(0, 0)'); // the sticky header would otherwise sit mid-page in a full-page shot
-    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    await page.screenshot({ path: shot(''), fullPage: true });
 
     // Detail view: the raw payload decoded as text.
     await rawRow.getByRole('button', { name: 'View' }).click();
     await page.locator('#dl-detail-payload', { hasText: '<count>12</count>' }).waitFor();
     assert.match((await page.locator('#dl-detail-kv').textContent()) ?? '', /plant\/line2\/count/);
-    await page.screenshot({ path: SCREENSHOT.replace('.png', '-detail.png') });
+    await page.screenshot({ path: shot('-detail') });
     await page.locator('#dl-detail').getByRole('button', { name: 'Close' }).click();
 
     // Replay: the API is called and the row goes.
@@ -103,13 +108,13 @@ describe('web: status page in Chromium', () => {
     await resumeCall;
     await page.locator('#uplink-kv', { hasText: 'resume requested' }).waitFor();
     assert.equal(gw.control.resumed, 1);
-    await page.screenshot({ path: SCREENSHOT.replace('.png', '-alarm.png'), fullPage: true });
+    await page.screenshot({ path: shot('-alarm'), fullPage: true });
 
     // The gateway goes away: the page says so instead of showing stale figures as current.
     await server.close();
     await page.locator('#lost').waitFor({ state: 'visible' });
     assert.equal(await page.locator('#overall').textContent(), 'NO CONNECTION');
-    await page.screenshot({ path: SCREENSHOT.replace('.png', '-lost.png') });
+    await page.screenshot({ path: shot('-lost') });
     assert.deepEqual(problems.filter((p) => !/ERR_CONNECTION_REFUSED|WebSocket connection/.test(p)), []);
   });
 
@@ -125,7 +130,7 @@ describe('web: status page in Chromium', () => {
     assert.ok(lastError && lastError.x + lastError.width <= 768, 'partition errors wrap instead of running off the screen');
     const replay = await page.locator('#dead-letters tr[data-dlid="42"]').getByRole('button', { name: 'Replay' }).boundingBox();
     assert.ok(replay && replay.x + replay.width <= 768, `Replay within reach on a tablet (right edge ${replay && replay.x + replay.width}px)`);
-    await page.screenshot({ path: SCREENSHOT.replace('.png', '-tablet.png'), fullPage: true });
+    await page.screenshot({ path: shot('-tablet'), fullPage: true });
 
     // Gateway restart: the page notices, then picks the feed up again by itself.
     await first.close();
