@@ -25,8 +25,8 @@ type Entry = number | [string, number];
 export class DedupeIndex {
   private current: 0 | 1;
   private startedAt: number;
-  /** Entries put but not yet committed: a resend racing its original's commit. */
-  private readonly pending = new Map<string, Entry>();
+  /** Entries put but not yet committed, with their transaction: a resend racing its original's commit. */
+  private readonly pending = new Map<string, { entry: Entry; written: Promise<boolean> }>();
   /** The older generation holds nothing (a fresh store): skip its lookup, half the reads per new event. */
   private previousEmpty: boolean;
   private readonly filters: [KeyFilter, KeyFilter];
@@ -93,7 +93,7 @@ export class DedupeIndex {
     for (const table of this.tables) {
       for (const { key, value } of table.getRange({ start: prefix, end: `r:${stream};` })) if (typeof value === 'number') ranges.set(key, value);
     }
-    for (const [key, value] of this.pending) if (key.startsWith(prefix) && typeof value === 'number') ranges.set(key, value);
+    for (const [key, { entry }] of this.pending) if (key.startsWith(prefix) && typeof entry === 'number') ranges.set(key, entry);
     return [...ranges].map(([key, to]): [number, number] => [Number(key.slice(prefix.length)), to]).sort((a, b) => a[0] - b[0]);
   }
 
@@ -116,6 +116,14 @@ export class DedupeIndex {
     return this.remember(`t:${key}`, [hash, seq], writes);
   }
 
+  /**
+   * The transaction of an original still being committed (a resend found it in
+   * flight): the resend is acknowledged only once that transaction is flushed.
+   */
+  originalInFlight(id: string | undefined, transportKey: string | undefined): Promise<boolean> | undefined {
+    return this.pending.get(id !== undefined ? `e:${id}` : `t:${transportKey}`)?.written;
+  }
+
   /** The writes of these keys resolved (committed, or failed so that a resend is stored): stop holding them in memory. */
   settled(keys: string[]): void {
     for (const k of keys) this.pending.delete(k);
@@ -125,16 +133,17 @@ export class DedupeIndex {
     const cur = this.current;
     const prev = (cur ^ 1) as 0 | 1;
     return (
-      this.pending.get(key) ??
+      this.pending.get(key)?.entry ??
       (this.filters[cur].mightHave(key) ? this.tables[cur].get(key) : undefined) ??
       (this.previousEmpty || !this.filters[prev].mightHave(key) ? undefined : this.tables[prev].get(key))
     );
   }
 
   private remember(key: string, entry: Entry, writes: Promise<boolean>[]): string {
-    this.pending.set(key, entry);
+    const written = this.tables[this.current].put(key, entry);
+    this.pending.set(key, { entry, written });
     this.filters[this.current].add(key);
-    writes.push(this.tables[this.current].put(key, entry));
+    writes.push(written);
     return key;
   }
 

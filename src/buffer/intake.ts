@@ -103,6 +103,9 @@ export class Intake {
       const known = range ? undefined : draft.id !== undefined ? dedupe.seqOfId(draft.id) : transport?.resend ? dedupe.seqOfTransport(transport.key, transport.hash) : undefined;
       if (known !== undefined) {
         counts.counters.duplicates++;
+        // Acknowledge after commit: a resend of an event still being committed waits for that flush.
+        const original = dedupe.originalInFlight(draft.id, transport?.key);
+        if (original) writes.push(original);
         outcomes.push({ id: draft.id ?? '', sequence: known, duplicate: true });
         continue;
       }
@@ -135,9 +138,12 @@ export class Intake {
       // lmdb-js hands every put of one transaction the same promise: wait for each transaction once.
       await Promise.all(new Set(writes));
     } catch (err) {
-      counts.counters.commitErrors++;
-      this.p.log.error({ code: 'PG_ERR_BUFFER_COMMIT', err: describeError(err), events: n }, 'commit failed; nothing acknowledged');
-      throw new PlantgateError('PG_ERR_BUFFER_COMMIT', `could not commit ${n} event(s) to ${this.p.dataDir}: ${describeError(err)}. Check disk space and permissions; sources will resend.`, undefined, { cause: err });
+      // A commit holding only resends failed with its originals' transaction, which reported it.
+      if (n > 0) {
+        counts.counters.commitErrors++;
+        this.p.log.error({ code: 'PG_ERR_BUFFER_COMMIT', err: describeError(err), events: n }, 'commit failed; nothing acknowledged');
+      }
+      throw new PlantgateError('PG_ERR_BUFFER_COMMIT', `could not commit ${n > 0 ? `${n} event(s)` : 'the original of a resent event'} to ${this.p.dataDir}: ${describeError(err)}. Check disk space and permissions; sources will resend.`, undefined, { cause: err });
     } finally {
       this.committing -= n;
       this.p.dedupe.settled(dedupeKeys);

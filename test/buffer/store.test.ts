@@ -23,6 +23,11 @@ function draft(i: number, partition = 'site1/line1', extra: Partial<EventDraft> 
   return { draft: { id: `ev-${i}`, type: 'production.completion', time: '2026-11-26T10:00:00.000Z', partitionkey: partition, data: { n: i }, ...extra } };
 }
 
+/** A draft without an id, recognised by its transport identity (MQTT client + packet id, payload hash). */
+function noId(key: string, hash: string, resend: boolean): CommitItem {
+  return { draft: { type: 'machine.state', time: '2026-11-26T10:00:00.000Z', partitionkey: 'site1/line1', data: { state: 'RUN' } }, transport: { key, hash, resend } };
+}
+
 describe('buffer store', () => {
   it('assigns strictly increasing sequences and builds the envelope', async (t) => {
     const b = await buffer(t);
@@ -78,13 +83,21 @@ describe('buffer store', () => {
     assert.equal(b.stats().counters.duplicates, 2);
   });
 
+  it('acknowledges a resend racing its original only once the original is flushed', async (t) => {
+    const b = await buffer(t);
+    const sink = b.sinkFor('mes');
+    const answered: string[] = [];
+    const original = sink.commit([draft(8)]).then(() => answered.push('original'));
+    const resend = sink.commit([draft(8)]).then((o) => answered.push(o[0]!.duplicate ? 'resend (duplicate)' : 'resend (stored)'));
+    const transportOriginal = sink.commit([noId('c1:9', 'h9', false)]).then(() => answered.push('transport original'));
+    const transportResend = sink.commit([noId('c1:9', 'h9', true)]).then((o) => answered.push(o[0]!.duplicate ? 'transport resend (duplicate)' : 'transport resend (stored)'));
+    await Promise.all([original, resend, transportOriginal, transportResend]);
+    assert.deepEqual(answered, ['original', 'resend (duplicate)', 'transport original', 'transport resend (duplicate)']);
+  });
+
   it('recognises a transport resend only when flagged and the payload hash matches', async (t) => {
     const b = await buffer(t);
     const sink = b.sinkFor('mqtt');
-    const noId = (key: string, hash: string, resend: boolean): CommitItem => ({
-      draft: { type: 'machine.state', time: '2026-11-26T10:00:00.000Z', partitionkey: 'site1/line1', data: { state: 'RUN' } },
-      transport: { key, hash, resend },
-    });
     const first = await sink.commit([noId('c1:17', 'h1', false)]);
     const resend = await sink.commit([noId('c1:17', 'h1', true)]);
     const reuse = await sink.commit([noId('c1:17', 'h1', false)]);
