@@ -16,6 +16,7 @@
  *
  * usage: node load-publisher.js '{"port":1883,"connections":8,"count":200000,...}'
  */
+import { randomUUID } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { generate } from 'mqtt-packet';
 
@@ -33,7 +34,7 @@ interface Options {
   tag: string;
   /**
    * `ascending` (default): `<tag>-<conn>-<seq>`, each connection's ids in order.
-   * `uuid`: the same ids hashed into UUID form, in no order, as many MES publishers send.
+   * `uuid`: random UUIDs, in no order, as many MES publishers send (each payload is built once: no resends).
    */
   ids?: 'ascending' | 'uuid';
   timeCapMs?: number;
@@ -163,19 +164,7 @@ class Conn {
 let idStyle: Options['ids'] = 'ascending';
 
 function eventId(tag: string, conn: number, seq: number): string {
-  const id = `${tag}-${String(conn).padStart(2, '0')}-${String(seq).padStart(9, '0')}`;
-  if (idStyle !== 'uuid') return id;
-  // Four 32-bit mixes of the ascending id: unique per id, spread like random UUIDs.
-  const words = [0x9e3779b9, 0x85ebca6b, 0xc2b2ae35, 0x27d4eb2f].map((seed) => {
-    let h = seed ^ id.length;
-    for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
-    h ^= h >>> 16;
-    h = Math.imul(h, 0x7feb352d);
-    h ^= h >>> 15;
-    return (h >>> 0).toString(16).padStart(8, '0');
-  });
-  const hex = words.join('');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  return idStyle === 'uuid' ? randomUUID() : `${tag}-${String(conn).padStart(2, '0')}-${String(seq).padStart(9, '0')}`;
 }
 
 function payloadFor(tag: string, conn: number, seq: number, sentAt: number): string {

@@ -5,7 +5,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import { getPath } from '../../model/template.js';
 import type { FiledropFormat } from './config.js';
-import { FileParseError, READ_BATCH, readAll, type ReadItem, type RecordReader } from './records.js';
+import { FileParseError, inBatches, readAll, type ReadItem, type RecordReader } from './records.js';
 
 type JsonOptions = Extract<FiledropFormat, { kind: 'json' }>;
 
@@ -21,22 +21,17 @@ export function jsonReader(opts: JsonOptions): RecordReader {
     const list = opts.recordPath ? getPath(doc, opts.recordPath) : doc;
     if (list === undefined) throw new FileParseError({ reason: `the document has no '${opts.recordPath}' (format.recordPath)` });
     const records = Array.isArray(list) ? list : [list];
-    let batch: ReadItem[] = [];
-    for (let i = 0; i < records.length; i++) {
-      const r = records[i];
-      const where = { column: `${opts.recordPath || '$'}[${i}]` };
-      if (r === null || typeof r !== 'object' || Array.isArray(r)) {
-        batch.push({ problem: { position: i + 1, ...where, reason: 'record is not a JSON object', raw: JSON.stringify(r) } });
-      } else {
-        batch.push({ record: { position: i + 1, where, fields: r as Record<string, unknown>, raw: JSON.stringify(r) } });
-      }
-      if (batch.length >= READ_BATCH) {
-        yield batch;
-        batch = [];
-      }
-    }
-    if (batch.length) yield batch;
+    yield* inBatches(recordItems(records, opts.recordPath || '$'));
   };
+}
+
+function* recordItems(records: unknown[], path: string): Generator<ReadItem> {
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i];
+    const where = { column: `${path}[${i}]` };
+    if (r === null || typeof r !== 'object' || Array.isArray(r)) yield { problem: { position: i + 1, ...where, reason: 'record is not a JSON object', raw: JSON.stringify(r) } };
+    else yield { record: { position: i + 1, where, fields: r as Record<string, unknown>, raw: JSON.stringify(r) } };
+  }
 }
 
 export function jsonLinesReader(): RecordReader {

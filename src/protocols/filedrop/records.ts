@@ -41,7 +41,20 @@ export type ReadItem = { record: SourceRecord; problem?: undefined } | { problem
 export type RecordReader = (input: AsyncIterable<Buffer>) => AsyncIterable<ReadItem[]>;
 
 /** Batch size for readers that hold a whole parsed document. */
-export const READ_BATCH = 1000;
+const READ_BATCH = 1000;
+
+/** The items of a document parsed whole, handed on in batches of READ_BATCH. */
+export function* inBatches(items: Iterable<ReadItem>): Generator<ReadItem[]> {
+  let batch: ReadItem[] = [];
+  for (const item of items) {
+    batch.push(item);
+    if (batch.length >= READ_BATCH) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length) yield batch;
+}
 
 /** The whole file cannot be read (broken syntax, envelope error): it is rejected whatever the policy. */
 export class FileParseError extends PlantgateError {

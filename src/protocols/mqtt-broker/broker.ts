@@ -22,14 +22,14 @@ import type { MqttBrokerConfigType } from './config.js';
 import { MappingError, buildDraft, compileFilter, compileMapping, matchFilter, type CompiledMapping } from './mapping.js';
 
 const HOLD_RETRY_MS = 250;
+/** Raw bytes kept of an oversized payload; the rest is counted, not stored. */
+const MAX_RAW_KEPT_BYTES = 1024 * 1024;
 
 /** What one message needs: a commit, a dead letter (kept, then acknowledged), or nothing (acknowledged). */
 type Prepared =
   | { kind: 'commit'; item: CommitItem }
   | { kind: 'deadLetter'; code: ErrorCode; reason: string; raw: Buffer; context: () => Record<string, unknown> }
   | { kind: 'skip' };
-/** Raw bytes kept of an oversized payload; the rest is counted, not stored. */
-const MAX_RAW_KEPT_BYTES = 1024 * 1024;
 
 export class MqttBrokerSource implements Source {
   readonly kind = 'mqttBroker';
@@ -47,9 +47,9 @@ export class MqttBrokerSource implements Source {
   private drained: (() => void) | undefined;
   private readonly counters = { received: 0, committed: 0, duplicates: 0, deadLettered: 0, unmapped: 0, heldWhileFull: 0, clients: 0 };
   private address: { host: string; port: number } | undefined;
-  /** Messages waiting for the next grouped commit (one sink call per event-loop turn). */
   /** Messages whose PUBACK is held because the buffer refused them; degraded while any are. */
   private heldNow = 0;
+  /** Messages waiting for the next grouped commit (one sink call per event-loop turn). */
   private queue: { item: CommitItem; settled: (err: unknown, outcome?: CommitOutcome) => void }[] = [];
 
   constructor(

@@ -111,6 +111,11 @@ export function readReport(inbox: Inbox, name: string): Record<string, unknown> 
   return JSON.parse(readFileSync(join(inbox.dir, 'error', `${name}.error.json`), 'utf8')) as Record<string, unknown>;
 }
 
+/** The first problem of a file's error report. */
+export function firstProblem(inbox: Inbox, name: string): Record<string, unknown> {
+  return (readReport(inbox, name)['problems'] as Record<string, unknown>[])[0]!;
+}
+
 export function data(e: Record<string, unknown>): Record<string, unknown> {
   return e['data'] as Record<string, unknown>;
 }

@@ -7,7 +7,7 @@ import { GatedSink } from '../../helpers/source-contract.js';
 import { PlantgateError } from '../../../src/errors.js';
 import { waitFor } from '../../helpers/net.js';
 import { KEEP_DRAFTS_MAX } from '../../../src/protocols/filedrop/ingest.js';
-import { data, openInbox, readReport } from './harness.js';
+import { data, firstProblem, openInbox, readReport } from './harness.js';
 
 const receipts = {
   format: { kind: 'csv' as const },
@@ -56,7 +56,7 @@ describe('filedrop pickup', () => {
     const inbox = await openInbox(t, receipts);
     inbox.drop('cut.csv', 'ReceiptNo,SSCC,Item,Qty,ReceivedAt\nR-1,"0001,MAT,1,2024-03-04T06:00:00Z\n');
     await inbox.waitSettled(1);
-    const p = (readReport(inbox, 'cut.csv')['problems'] as Record<string, unknown>[])[0]!;
+    const p = firstProblem(inbox, 'cut.csv');
     assert.match(String(p['reason']), /quoted field is never closed/);
     assert.equal(p['line'], 2);
     assert.match(String(p['raw']), /^R-1,"0001,MAT/);
@@ -81,7 +81,7 @@ describe('filedrop pickup', () => {
     const inbox = await openInbox(t, receipts);
     inbox.drop('quote.csv', 'ReceiptNo,SSCC,Item,Qty,ReceivedAt\nR-1,0001,MAT,1,2024-03-04T06:00:00Z\nR-2,"0002"x,MAT,1,2024-03-04T06:00:00Z\n');
     await inbox.waitSettled(1);
-    const p = (readReport(inbox, 'quote.csv')['problems'] as Record<string, unknown>[])[0]!;
+    const p = firstProblem(inbox, 'quote.csv');
     assert.match(String(p['reason']), /text after its closing quote/);
     assert.equal(p['line'], 3);
     assert.equal(inbox.buffer.stats().pendingEvents, 0);

@@ -1,7 +1,7 @@
 /** X12 004010 944 / 945 / 947 inboxes: mapping to events and envelope rejections. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { data, openInbox, readReport } from './harness.js';
+import { data, firstProblem, openInbox, readReport } from './harness.js';
 
 const x12 = { format: { kind: 'x12' as const }, mapping: { utcOffset: 'Z' } };
 
@@ -106,7 +106,7 @@ describe('filedrop X12', () => {
     const inbox = await openInbox(t, x12);
     inbox.drop('944-no-iea.x12');
     await inbox.waitSettled(1);
-    const p = (readReport(inbox, '944-no-iea.x12')['problems'] as Record<string, unknown>[])[0]!;
+    const p = firstProblem(inbox, '944-no-iea.x12');
     assert.match(String(p['reason']), /no IEA trailer.*incomplete/);
     assert.equal(inbox.buffer.stats().pendingEvents, 0);
   });
@@ -115,7 +115,7 @@ describe('filedrop X12', () => {
     const inbox = await openInbox(t, { format: { kind: 'x12', transactionSets: ['944'] } });
     inbox.drop('947-nobreaks.x12');
     await inbox.waitSettled(1);
-    const p = (readReport(inbox, '947-nobreaks.x12')['problems'] as Record<string, unknown>[])[0]!;
+    const p = firstProblem(inbox, '947-nobreaks.x12');
     assert.match(String(p['reason']), /transaction set 947 is not accepted by this inbox/);
   });
 });

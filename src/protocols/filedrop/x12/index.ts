@@ -5,7 +5,7 @@
  * envelope error rejects the file before anything could be committed.
  */
 import type { FiledropFormat } from '../config.js';
-import { READ_BATCH, readAll, type ReadItem, type RecordReader } from '../records.js';
+import { inBatches, readAll, type ReadItem, type RecordReader } from '../records.js';
 import { dateParser } from '../values.js';
 import { validateEnvelope } from './envelope.js';
 import { tokenize } from './segments.js';
@@ -30,18 +30,18 @@ export function x12Reader(opts: X12Options, utcOffset: string): RecordReader {
     const text = (await readAll(input, opts.maxBytes ?? 32 * 1024 * 1024, 'X12')).toString('latin1');
     const { segments } = tokenize(text);
     const transactions = validateEnvelope(segments, text, sets);
+    yield* inBatches(lineItems(transactions));
+  };
+
+  /** One item per line item, numbered across the interchange; a set without line items is one bad item. */
+  function* lineItems(transactions: ReturnType<typeof validateEnvelope>): Generator<ReadItem> {
     let position = 0;
-    let batch: ReadItem[] = [];
     for (const tx of transactions) {
-      if (batch.length >= READ_BATCH) {
-        yield batch;
-        batch = [];
-      }
       const spec = SETS[tx.set]!;
       const { header, items } = walk(tx.segments, spec.walk);
       if (items.length === 0) {
         position++;
-        batch.push({ problem: { position, segment: `ST (segment ${tx.segments[0]!.ordinal})`, line: tx.segments[0]!.line, reason: `transaction set ${tx.set} control ${tx.control} has no line items (${spec.walk.item} segments)` } });
+        yield { problem: { position, segment: `ST (segment ${tx.segments[0]!.ordinal})`, line: tx.segments[0]!.line, reason: `transaction set ${tx.set} control ${tx.control} has no line items (${spec.walk.item} segments)` } };
         continue;
       }
       const headerFields = spec.header(header, date);
@@ -49,7 +49,7 @@ export function x12Reader(opts: X12Options, utcOffset: string): RecordReader {
         position++;
         const r = itemFields(tx, spec, headerFields, it);
         if ('problem' in r) {
-          batch.push({ problem: { position, ...r.problem } });
+          yield { problem: { position, ...r.problem } };
           continue;
         }
         const fields = r.fields;
@@ -58,9 +58,8 @@ export function x12Reader(opts: X12Options, utcOffset: string): RecordReader {
         const time = spec.time(fields);
         if (subject) preset.subject = subject;
         if (time) preset.time = time;
-        batch.push({ record: { position, where: { segment: `${it.segment.tag} (segment ${it.segment.ordinal})`, line: it.segment.line }, fields, raw: it.segment.raw, preset } });
+        yield { record: { position, where: { segment: `${it.segment.tag} (segment ${it.segment.ordinal})`, line: it.segment.line }, fields, raw: it.segment.raw, preset } };
       }
     }
-    if (batch.length) yield batch;
-  };
+  }
 }
