@@ -13,6 +13,8 @@
  * an unmapped topic is committed to the dead letters with its raw bytes and then
  * acknowledged. The broker still routes every message to other subscribers.
  */
+// First: it changes how mqtt-packet (loaded by aedes) logs.
+import './quiet-debug.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Aedes, type AedesPublishPacket, type Client } from 'aedes';
