@@ -14,7 +14,7 @@
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Database, RootDatabase } from 'lmdb';
-import { KeyFilter } from './key-filter.js';
+import { KeyFilter, KeyHash } from './key-filter.js';
 import { META, tableStats, type DedupeMeta } from './layout.js';
 
 /** Keys read per slice while filling a filter: a few milliseconds of the event loop. */
@@ -33,6 +33,10 @@ export class DedupeIndex {
   /** Bumped when a generation is cleared: a fill in progress for it stops. */
   private readonly clears = [0, 0];
   private stopped = false;
+  /** The last key asked about and its hashes: an id is looked up, then remembered, then checked by both filters. */
+  private readonly hash = new KeyHash();
+  private lastId: string | undefined;
+  private lastIdKey = '';
 
   constructor(
     private readonly tables: [Database<Entry, string>, Database<Entry, string>],
@@ -57,7 +61,7 @@ export class DedupeIndex {
         let last: string | undefined;
         for (const key of this.tables[g].getKeys({ ...(start !== undefined ? { start } : {}), limit: FILL_SLICE_KEYS + 1 })) {
           if (key === start) continue; // the slice starts at the previous slice's last key
-          this.filters[g].add(key);
+          this.filters[g].add(this.hash.of(key));
           last = key;
         }
         if (last === undefined) {
@@ -82,7 +86,7 @@ export class DedupeIndex {
 
   /** Sequence of an already committed (or committing) event id. */
   seqOfId(id: string): number | undefined {
-    const v = this.lookup(`e:${id}`);
+    const v = this.lookup(this.idKey(id));
     return typeof v === 'number' ? v : undefined;
   }
 
@@ -109,7 +113,7 @@ export class DedupeIndex {
 
   /** Writes the entry; returns its key, to hand to `settled` once the write resolved or failed. */
   rememberId(id: string, seq: number, writes: Promise<boolean>[]): string {
-    return this.remember(`e:${id}`, seq, writes);
+    return this.remember(this.idKey(id), seq, writes);
   }
 
   rememberTransport(key: string, hash: string, seq: number, writes: Promise<boolean>[]): string {
@@ -129,20 +133,29 @@ export class DedupeIndex {
     for (const k of keys) this.pending.delete(k);
   }
 
+  /** The same string for the same id string: the lookup and the remember that follows share one key and one hash. */
+  private idKey(id: string): string {
+    if (id !== this.lastId) {
+      this.lastId = id;
+      this.lastIdKey = `e:${id}`;
+    }
+    return this.lastIdKey;
+  }
+
   private lookup(key: string): Entry | undefined {
     const cur = this.current;
     const prev = (cur ^ 1) as 0 | 1;
     return (
       this.pending.get(key)?.entry ??
-      (this.filters[cur].mightHave(key) ? this.tables[cur].get(key) : undefined) ??
-      (this.previousEmpty || !this.filters[prev].mightHave(key) ? undefined : this.tables[prev].get(key))
+      (this.filters[cur].mightHave(this.hash.of(key)) ? this.tables[cur].get(key) : undefined) ??
+      (this.previousEmpty || !this.filters[prev].mightHave(this.hash.of(key)) ? undefined : this.tables[prev].get(key))
     );
   }
 
   private remember(key: string, entry: Entry, writes: Promise<boolean>[]): string {
     const written = this.tables[this.current].put(key, entry);
     this.pending.set(key, { entry, written });
-    this.filters[this.current].add(key);
+    this.filters[this.current].add(this.hash.of(key));
     writes.push(written);
     return key;
   }

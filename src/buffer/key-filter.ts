@@ -14,6 +14,22 @@ const BITS_PER_KEY = 10;
 /** 8 MiB per filter: 1 % false positives up to ~6.7 M keys a generation; more keys only cost more reads. */
 const MAX_BITS = 2 ** 26;
 
+/** A key's two hashes, computed once for every filter and probe that asks about it. */
+export class KeyHash {
+  key: string | undefined;
+  h1 = 0;
+  h2 = 0;
+
+  /** Hashes `key` unless it is the key hashed last (the same string). */
+  of(key: string): this {
+    if (key !== this.key) {
+      hashes(key, this);
+      this.key = key;
+    }
+    return this;
+  }
+}
+
 export class KeyFilter {
   private readonly words: Uint32Array;
   private readonly mask: number;
@@ -27,8 +43,7 @@ export class KeyFilter {
     this.mask = bits - 1;
   }
 
-  add(key: string): void {
-    const [h1, h2] = hashes(key);
+  add({ h1, h2 }: KeyHash): void {
     for (let i = 0; i < PROBES; i++) {
       const bit = (h1 + Math.imul(i, h2)) & this.mask;
       this.words[bit >>> 5]! |= 1 << (bit & 31);
@@ -36,9 +51,8 @@ export class KeyFilter {
   }
 
   /** False only when the key was certainly never added. */
-  mightHave(key: string): boolean {
+  mightHave({ h1, h2 }: KeyHash): boolean {
     if (!this.complete) return true;
-    const [h1, h2] = hashes(key);
     for (let i = 0; i < PROBES; i++) {
       const bit = (h1 + Math.imul(i, h2)) & this.mask;
       if ((this.words[bit >>> 5]! & (1 << (bit & 31))) === 0) return false;
@@ -54,7 +68,7 @@ export class KeyFilter {
 }
 
 /** Two independent 32-bit hashes of the key's UTF-16 code units (FNV-1a and a multiply-rotate mix). */
-function hashes(key: string): [number, number] {
+function hashes(key: string, out: { h1: number; h2: number }): void {
   let a = 0x811c9dc5;
   let b = 0x9747b28c;
   for (let i = 0; i < key.length; i++) {
@@ -70,5 +84,6 @@ function hashes(key: string): [number, number] {
   b ^= b >>> 13;
   b = Math.imul(b, 0xc2b2ae35);
   b ^= b >>> 16;
-  return [a >>> 0, (b | 1) >>> 0];
+  out.h1 = a >>> 0;
+  out.h2 = (b | 1) >>> 0;
 }

@@ -21,7 +21,7 @@ import { Aedes, type AedesPublishPacket, type Client } from 'aedes';
 import { PlantgateError, describeError, isPlantgateError, type ErrorCode } from '../../errors.js';
 import type { CommitItem, CommitOutcome, Source, SourceContext, SourceState, SourceStatus } from '../source.js';
 import type { MqttBrokerConfigType } from './config.js';
-import { MappingError, buildDraft, compileFilter, compileMapping, matchFilter, type CompiledMapping } from './mapping.js';
+import { MappingError, TopicRoutes, buildDraft, compileFilter, compileMapping, type CompiledMapping } from './mapping.js';
 
 const HOLD_RETRY_MS = 250;
 /** Raw bytes kept of an oversized payload; the rest is counted, not stored. */
@@ -40,6 +40,7 @@ export class MqttBrokerSource implements Source {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly mappings: CompiledMapping[];
+  private readonly routes: TopicRoutes;
   private readonly ignored: ((topic: string) => boolean)[];
   private state: SourceState = 'stopped';
   private stopping = false;
@@ -60,6 +61,7 @@ export class MqttBrokerSource implements Source {
   ) {
     this.name = config.name;
     this.mappings = config.mappings.map(compileMapping);
+    this.routes = new TopicRoutes(this.mappings);
     this.ignored = config.ignoreTopics.map(compileFilter);
   }
 
@@ -156,16 +158,8 @@ export class MqttBrokerSource implements Source {
     if (payload.length > this.config.maxPayloadBytes) {
       return deadLetter('PG_ERR_MQTT_TOO_LARGE', `payload of ${payload.length} bytes exceeds sources.mqttBroker.maxPayloadBytes (${this.config.maxPayloadBytes}); the first ${Math.min(payload.length, MAX_RAW_KEPT_BYTES)} bytes are kept`, payload.subarray(0, MAX_RAW_KEPT_BYTES));
     }
-    let mapping: CompiledMapping | undefined;
-    let captures: Record<string, string> | undefined;
-    for (const m of this.mappings) {
-      captures = matchFilter(m.levels, m.names, packet.topic);
-      if (captures) {
-        mapping = m;
-        break;
-      }
-    }
-    if (!mapping || !captures) {
+    const route = this.routes.route(packet.topic);
+    if (!route) {
       this.counters.unmapped++;
       if (this.config.unmapped === 'ignore') return { kind: 'skip' };
       return deadLetter('PG_ERR_MQTT_UNMAPPED', `no mapping in sources.mqttBroker '${this.name}' matches topic '${packet.topic}'; add one to collect it, or list the topic in ignoreTopics`);
@@ -182,10 +176,10 @@ export class MqttBrokerSource implements Source {
     }
     let draft;
     try {
-      draft = buildDraft(mapping, captures, body as Record<string, unknown>, { site: this.ctx.site, receivedAt: new Date() });
+      draft = buildDraft(route.mapping, route.captures, body as Record<string, unknown>, { site: this.ctx.site, receivedAt: new Date() });
     } catch (err) {
       if (!(err instanceof MappingError)) throw err;
-      return deadLetter('PG_ERR_MQTT_MAPPING', `message on '${packet.topic}' does not fit mapping '${mapping.config.topic}': ${err.message}`);
+      return deadLetter('PG_ERR_MQTT_MAPPING', `message on '${packet.topic}' does not fit mapping '${route.mapping.config.topic}': ${err.message}`);
     }
     // Packet ids wrap at 65,535: only a DUP resend of the same client, packet id and payload is a duplicate.
     const transport =

@@ -49,6 +49,43 @@ export function matchFilter(filterLevels: string[], names: Map<number, string>, 
   return parts.length === filterLevels.length ? captures : undefined;
 }
 
+/** A topic's mapping and the levels it captured. */
+export interface TopicRoute {
+  mapping: CompiledMapping;
+  captures: Readonly<Record<string, string>>;
+}
+
+/** Topics remembered; past this the memory is cleared and refilled (a plant publishes on far fewer). */
+const ROUTES_REMEMBERED = 10_000;
+
+/**
+ * Finds the first mapping whose filter matches a topic. Machines publish on the
+ * same few hundred topics many times a second, so each topic is matched once and
+ * its route remembered (unmapped topics too).
+ */
+export class TopicRoutes {
+  private readonly known = new Map<string, TopicRoute | null>();
+
+  constructor(private readonly mappings: readonly CompiledMapping[]) {}
+
+  route(topic: string): TopicRoute | undefined {
+    let route = this.known.get(topic);
+    if (route === undefined) {
+      route = null;
+      for (const mapping of this.mappings) {
+        const captures = matchFilter(mapping.levels, mapping.names, topic);
+        if (captures) {
+          route = { mapping, captures };
+          break;
+        }
+      }
+      if (this.known.size >= ROUTES_REMEMBERED) this.known.clear();
+      this.known.set(topic, route);
+    }
+    return route ?? undefined;
+  }
+}
+
 /** Compiles a plain topic filter once; the returned test runs per message. */
 export function compileFilter(filter: string): (topic: string) => boolean {
   const levels = filter.split('/');
@@ -66,7 +103,7 @@ export interface MappingContext {
 }
 
 /** Builds the draft for a payload on a mapped topic; throws MappingError with a technician's reason. */
-export function buildDraft(m: CompiledMapping, captures: Record<string, string>, payload: Record<string, unknown>, ctx: MappingContext): EventDraft {
+export function buildDraft(m: CompiledMapping, captures: Readonly<Record<string, string>>, payload: Record<string, unknown>, ctx: MappingContext): EventDraft {
   const c = m.config;
   const scope = { captures, payload, context: { site: ctx.site } };
 
