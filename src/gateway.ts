@@ -58,6 +58,13 @@ export class Gateway implements GatewayControl {
     for (const kind of Object.keys(sourceKinds) as SourceKindName[]) {
       for (const sourceConfig of config.sources[kind] as { name: string }[]) await this.startSource(kind, sourceConfig);
     }
+    // Events held for a file of an inbox no longer configured can never be released; they would block their partitions.
+    const inboxes = new Set((config.sources.filedrop as { name: string }[]).map((s) => s.name));
+    for (const h of this.buffer.heldStreams()) {
+      if (inboxes.has(h.connector)) continue;
+      const removed = await this.buffer.discardHold(h.stream);
+      logger.warn({ connector: h.connector, file: h.file, removed }, 'discarded the events held for a file of an inbox that is no longer configured; the file was never fully read, none of them was sent');
+    }
     this.started = true;
     logger.info({ gatewayId: config.gateway.id, dataDir: this.dataDir, sources: this.sources.length, failed: this.failed.length, web: this.web?.url }, 'plantgate started');
   }

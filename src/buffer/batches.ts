@@ -22,6 +22,8 @@ export class BatchLedger {
     private readonly table: Database<BatchRecord, PartitionKey>,
     private readonly journal: Database<string, PartitionKey>,
     private readonly storeId: () => string,
+    /** Journal key a partition's unsent events end before (a hold stops it short). */
+    private readonly unsentEnd: (partition: string) => PartitionKey,
   ) {}
 
   /** Reads the cursors from the sealed batches at open (few: at most a handful per partition). */
@@ -117,7 +119,7 @@ export class BatchLedger {
     const seqs: number[] = [];
     let bytes = 2;
     let full = false;
-    for (const { key, value } of this.journal.getRange({ start: [partition, this.unsentFrom(partition)], end: [partition, SEQ_MAX], limit: limits.maxEvents })) {
+    for (const { key, value } of this.journal.getRange({ start: [partition, this.unsentFrom(partition)], end: this.unsentEnd(partition), limit: limits.maxEvents })) {
       const size = Buffer.byteLength(value) + 1;
       if (seqs.length > 0 && bytes + size > limits.maxBytes) {
         full = true;

@@ -101,6 +101,12 @@ export class DedupeIndex {
     return [...ranges].map(([key, to]): [number, number] => [Number(key.slice(prefix.length)), to]).sort((a, b) => a[0] - b[0]);
   }
 
+  /** Inside a transaction: removes a stream's ranges from both generations (its held events were discarded). */
+  forgetRangesInTxn(stream: string): void {
+    const prefix = `r:${stream}:`;
+    for (const table of this.tables) for (const key of table.getKeys({ start: prefix, end: `r:${stream};` })) table.remove(key);
+  }
+
   rememberRange(stream: string, from: number, to: number, writes: Promise<boolean>[]): string {
     return this.remember(`r:${stream}:${from}`, to, writes);
   }

@@ -14,8 +14,17 @@ import { SPEC_VERSION } from '../model/event.js';
 import type { CommitItem, CommitOptions, CommitOutcome } from '../protocols/source.js';
 import type { CapacityGuard } from './capacity.js';
 import type { DedupeIndex } from './dedupe.js';
+import type { Holds } from './holds.js';
 import type { PartitionKey } from './layout.js';
 import type { BufferStats } from './types.js';
+
+/**
+ * How every stored event's JSON begins, up to its id: the ids of a stream begin with
+ * `stream + ':'` (file drops), so this finds a stream's events without parsing them.
+ */
+export function storedIdPrefix(idStart: string): string {
+  return `{"specversion":"${SPEC_VERSION}","id":${JSON.stringify(idStart).slice(0, -1)}`;
+}
 
 /** The sequence line and counts the store and its intake share. */
 export interface StoreCounts {
@@ -28,6 +37,7 @@ export interface StoreCounts {
 export interface IntakeParts {
   journal: Database<string, PartitionKey>;
   dedupe: DedupeIndex;
+  holds: Holds;
   capacity: CapacityGuard;
   /** Event types dropped (counted) instead of refused while the buffer is full. */
   dropWhenFull: ReadonlySet<string>;
@@ -62,17 +72,18 @@ export class Intake {
    * the transaction flushes (a source's next chunk is being built meanwhile, and drafts
    * held across that would be promoted to the old heap and inflate memory).
    */
-  commit(source: string, items: CommitItem[], options?: CommitOptions): Promise<CommitOutcome[]> {
+  commit(source: string, connector: string, items: CommitItem[], options?: CommitOptions): Promise<CommitOutcome[]> {
     try {
-      const staged = this.stage(source, items, options?.range);
+      const hold = options?.hold && options.range ? { stream: options.range.stream, connector, file: options.hold.file } : undefined;
+      const staged = this.stage(source, items, options?.range, hold);
       return staged.writes.length === 0 ? Promise.resolve(staged.outcomes) : this.flushed(staged);
     } catch (err) {
       return Promise.reject(err as Error);
     }
   }
 
-  private stage(source: string, items: CommitItem[], range: CommitOptions['range']): Staged {
-    const { counts, dedupe } = this.p;
+  private stage(source: string, items: CommitItem[], range: CommitOptions['range'], hold: { stream: string; connector: string; file: string } | undefined): Staged {
+    const { counts, dedupe, holds } = this.p;
     if (this.p.closed()) throw new PlantgateError('PG_ERR_BUFFER_CLOSED', 'the buffer is closed (gateway shutting down); the source will resend');
     // The event limit is checked on every commit; bytes and disk by the timer (they move slowly).
     // A refusal also refuses the rest of this event-loop turn: a smaller commit issued right
@@ -119,6 +130,7 @@ export class Intake {
         `,"sequence":"${seq}","partitionkey":${JSON.stringify(draft.partitionkey)},"correlationid":${draft.correlationid !== undefined ? JSON.stringify(draft.correlationid) : idJson}` +
         `${received}${dataJson ?? JSON.stringify(draft.data)}}`;
       writes.push(this.p.journal.put([draft.partitionkey, seq], json));
+      if (hold) holds.note(hold.stream, hold.connector, hold.file, draft.partitionkey, seq, writes);
       if (!range) {
         if (draft.id !== undefined) dedupeKeys.push(dedupe.rememberId(draft.id, seq, writes));
         else if (transport) dedupeKeys.push(dedupe.rememberTransport(transport.key, transport.hash, seq, writes));

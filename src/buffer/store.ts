@@ -53,12 +53,15 @@ import { CapacityGuard } from './capacity.js';
 import { BatchLedger } from './batches.js';
 import { DeadLetters } from './dead-letters.js';
 import { DedupeIndex } from './dedupe.js';
-import { Intake, type StoreCounts } from './intake.js';
+import { Holds, type HoldInfo } from './holds.js';
+import { Intake, storedIdPrefix, type StoreCounts } from './intake.js';
 import { lockDataDir } from './lock.js';
 import { META, SCHEMA_VERSION, SEQ_MAX, STORE_FILE, TABLES, tableStats, type BatchRecord, type PartitionKey } from './layout.js';
 import type { BatchLimits, BatchOutcome, BufferStats, Outbox, SealedBatch } from './types.js';
 
 const MAINTAIN_INTERVAL_MS = 500;
+/** Held events removed per transaction when a hold is discarded (a rejected file may hold a million). */
+const DISCARD_SLICE = 10_000;
 export const UNSENT_COUNT_CAP = 100_000;
 const UNSENT_COUNT_TTL_MS = 2_000;
 
@@ -83,6 +86,7 @@ export class BufferStore implements Outbox {
   private readonly batches: Database<BatchRecord, PartitionKey>;
   private readonly ledger: BatchLedger;
   private readonly dedupe: DedupeIndex;
+  private readonly holds: Holds;
   private readonly capacity: CapacityGuard;
   private readonly log: Logger;
   private readonly intake: Intake;
@@ -112,13 +116,15 @@ export class BufferStore implements Outbox {
     this.meta = this.env.openDB({ name: TABLES.meta });
     this.journal = this.env.openDB<string, PartitionKey>({ name: TABLES.journal, encoding: 'string' });
     this.batches = this.env.openDB<BatchRecord, PartitionKey>({ name: TABLES.batches });
-    this.ledger = new BatchLedger(this.batches, this.journal, () => this.storeId);
+    this.holds = new Holds(this.meta);
+    this.ledger = new BatchLedger(this.batches, this.journal, () => this.storeId, (p) => this.unsentEnd(p));
     const dedupeTables = [this.env.openDB({ name: TABLES.dedupe0 }), this.env.openDB({ name: TABLES.dedupe1 })] as const;
     this.dedupe = new DedupeIndex([dedupeTables[0], dedupeTables[1]] as never, this.meta, opts.config.dedupeMaxEntries, opts.config.dedupeMaxAgeHours * 3_600_000);
     this.capacity = new CapacityGuard(opts.config, opts.dataDir);
     this.intake = new Intake({
       journal: this.journal,
       dedupe: this.dedupe,
+      holds: this.holds,
       capacity: this.capacity,
       dropWhenFull: new Set(opts.config.dropWhenFullTypes),
       counts: this.counts,
@@ -155,6 +161,7 @@ export class BufferStore implements Outbox {
       for (const key of this.journal.getKeys({ start: [p, SEQ_MAX], end: [p, -1], reverse: true, limit: 1 })) last = Math.max(last, key[1]);
     }
     this.ledger.load();
+    this.holds.load();
     this.counts.lastSeq = Math.max(last, this.deadLetters.lastId());
     this.counts.pending = tableStats(this.journal).entryCount;
     await this.capacity.refreshDisk();
@@ -169,16 +176,85 @@ export class BufferStore implements Outbox {
   sinkFor(connector: string): IngestSink {
     const source = sourceUri(this.opts.gatewayId, connector);
     return {
-      commit: (items, options) => this.intake.commit(source, items, options),
+      commit: (items, options) => this.intake.commit(source, connector, items, options),
       committedRanges: (stream) => this.dedupe.committedRanges(stream),
       deadLetter: (entry) => this.addDeadLetter(connector, entry),
       accepting: () => !this.closed && this.capacity.reason === undefined,
+      holds: {
+        list: () => this.holds.list(connector),
+        release: (stream) => this.releaseHold(stream),
+        discard: (stream) => this.discardHold(stream),
+      },
     };
+  }
+
+  /** Every hold, of every connector (the gateway discards those of connectors no longer configured). */
+  heldStreams(): HoldInfo[] {
+    return this.holds.list();
+  }
+
+  /** The held events of a stream may be sent: the hold's record is removed, then its partitions wake up. */
+  async releaseHold(stream: string): Promise<void> {
+    if (!this.holds.get(stream)) return;
+    await this.env.transaction(() => this.holds.removeInTxn(stream));
+    for (const p of this.holds.forget(stream)) this.announce(p, 1);
+  }
+
+  /**
+   * Removes a stream's held events, then its committed ranges and its hold, so that
+   * nothing of it is ever sent and the same bytes read again start afresh.
+   */
+  async discardHold(stream: string): Promise<number> {
+    const hold = this.holds.get(stream);
+    if (!hold) return 0;
+    if (!hold.discarding) await this.env.transaction(() => this.holds.markDiscarding(stream));
+    const prefix = storedIdPrefix(`${stream}:`);
+    let removed = 0;
+    for (const [partition, first] of Object.entries(hold.partitions)) {
+      for (let from = first; ; ) {
+        const keys: PartitionKey[] = [];
+        let next: number | undefined;
+        for (const { key, value } of this.journal.getRange({ start: [partition, from], end: [partition, SEQ_MAX] })) {
+          if (keys.length >= DISCARD_SLICE) {
+            next = key[1];
+            break;
+          }
+          if (value.startsWith(prefix)) keys.push(key);
+        }
+        if (keys.length > 0) {
+          await this.env.transaction(() => {
+            for (const k of keys) this.journal.remove(k);
+            this.meta.put(META.lastSequence, this.counts.lastSeq);
+          });
+          this.counts.pending -= keys.length;
+          removed += keys.length;
+        }
+        if (next === undefined) break;
+        from = next;
+      }
+    }
+    await this.env.transaction(() => {
+      this.dedupe.forgetRangesInTxn(stream);
+      this.holds.removeInTxn(stream);
+    });
+    for (const p of this.holds.forget(stream)) {
+      this.forgetIfEmpty(p);
+      if (this.partitionSet.has(p)) this.announce(p, 1);
+    }
+    this.log.info({ stream, file: hold.file, connector: hold.connector, removed }, 'held events discarded; none of them was sent');
+    return removed;
   }
 
   private announce(partition: string, count: number): void {
     this.partitionSet.add(partition);
+    // Held partitions are woken when their hold ends: nothing past the hold can be sent before.
+    if (this.holds.floor(partition) !== undefined) return;
     for (const listener of this.appendListeners) listener(partition, count);
+  }
+
+  /** Journal key below which a partition's events may be sealed: its first held sequence, else all. */
+  private unsentEnd(partition: string): PartitionKey {
+    return [partition, this.holds.floor(partition) ?? SEQ_MAX];
   }
 
   private appendReplayed(partition: string, json: string, seq: number): void {
@@ -203,7 +279,7 @@ export class BufferStore implements Outbox {
   }
 
   hasUnsent(partition: string): boolean {
-    for (const _ of this.journal.getKeys({ start: [partition, this.ledger.unsentFrom(partition)], end: [partition, SEQ_MAX], limit: 1 })) return true;
+    for (const _ of this.journal.getKeys({ start: [partition, this.ledger.unsentFrom(partition)], end: this.unsentEnd(partition), limit: 1 })) return true;
     return false;
   }
 
@@ -218,7 +294,7 @@ export class BufferStore implements Outbox {
     if (cached && now - cached.at < UNSENT_COUNT_TTL_MS) return cached.n;
     let n = 0;
     // getKeysCount ignores `limit`; iterating keys honours it.
-    for (const _ of this.journal.getKeys({ start: [partition, this.ledger.unsentFrom(partition)], end: [partition, SEQ_MAX], limit: UNSENT_COUNT_CAP })) n++;
+    for (const _ of this.journal.getKeys({ start: [partition, this.ledger.unsentFrom(partition)], end: this.unsentEnd(partition), limit: UNSENT_COUNT_CAP })) n++;
     this.unsentCounts.set(partition, { n, at: now });
     return n;
   }

@@ -54,6 +54,20 @@ export interface DeadLetterInput {
  */
 export interface CommitOptions {
   range?: { stream: string; from: number; to: number };
+  /**
+   * With `range`: the events are held, not sent, until `holds.release(range.stream)`;
+   * `holds.discard` removes them instead. `file` names what is being read (status, logs).
+   */
+  hold?: { file: string };
+}
+
+/** Events committed under a hold (CommitOptions.hold), per stream, for this sink's connector. */
+export interface HeldCommits {
+  list(): { stream: string; file: string; discarding: boolean }[];
+  /** The held events may be sent; resolves once that is durable. */
+  release(stream: string): Promise<void>;
+  /** Removes the held events and the stream's committed ranges; resolves with how many events were removed. */
+  discard(stream: string): Promise<number>;
 }
 
 export interface IngestSink {
@@ -64,6 +78,8 @@ export interface IngestSink {
   deadLetter(entry: DeadLetterInput): Promise<void>;
   /** False while the buffer is at a capacity limit; sources may pause intake. */
   accepting(): boolean;
+  /** Present when the sink can hold commits (the buffer's own sinks). */
+  holds?: HeldCommits;
 }
 
 export interface SourceContext {

@@ -227,4 +227,89 @@ describe('buffer store', () => {
     assert.equal(later[0]!.duplicate, false, 'the next turn is judged on its own');
     assert.equal(b.stats().pendingEvents, 4);
   });
+
+  describe('holds (a file committed while it is read)', () => {
+    const limits = { maxEvents: 100, maxBytes: 1e6 };
+    const stream = 'fd:wms:0123abcd';
+    const held = (positions: number[], partition = 'site1/line1'): CommitItem[] => positions.map((pos) => ({ draft: { ...draft(0, partition).draft, id: `${stream}:${pos}` } }));
+    const holdOpts = (from: number, to: number) => ({ range: { stream, from, to }, hold: { file: 'receipts.csv' } });
+    const seqsOf = async (b: BufferStore, partition: string): Promise<number[]> => {
+      const batch = await b.nextBatch(partition, limits);
+      if (!batch) return [];
+      await b.settle(batch, { delivered: batch.seqs, rejected: [], retry: [] });
+      return batch.seqs;
+    };
+
+    it('seals nothing from the first held event of a partition on, across a restart, until released; other partitions flow', async (t) => {
+      const dir = tempDir(t);
+      const first = await openBuffer({ dataDir: dir, config: defaults, gatewayId: 'gw1', logger: createLogger('silent') });
+      const sink = first.sinkFor('wms');
+      await sink.commit([draft(1)]);
+      await sink.commit(held([1, 2]), holdOpts(1, 2));
+      await sink.commit([draft(2), draft(3, 'site1/line2')]);
+      assert.deepEqual(await seqsOf(first, 'site1/line1'), [1], 'only what came before the hold');
+      assert.deepEqual(await seqsOf(first, 'site1/line1'), [], 'the held events and what follows them wait');
+      assert.deepEqual(await seqsOf(first, 'site1/line2'), [5], 'another partition is not held');
+      assert.equal(first.hasUnsent('site1/line1'), false);
+      await first.close();
+
+      const b = await buffer(t, dir);
+      const again = b.sinkFor('wms');
+      assert.deepEqual(again.holds!.list(), [{ stream, connector: 'wms', file: 'receipts.csv', discarding: false, partitions: ['site1/line1'] }]);
+      assert.deepEqual(b.sinkFor('other').holds!.list(), [], 'holds are per connector');
+      assert.deepEqual(await seqsOf(b, 'site1/line1'), [], 'still held after the restart');
+      let woken = 0;
+      b.onAppend((p) => void (p === 'site1/line1' && woken++));
+      await again.holds!.release(stream);
+      assert.equal(woken, 1, 'the uplink is woken for the released partition');
+      assert.deepEqual(await seqsOf(b, 'site1/line1'), [2, 3, 4], 'released: in sequence order, then the event that waited');
+      assert.deepEqual(again.holds!.list(), []);
+    });
+
+    it('discards held events and the ranges of their stream; later events go, sequences are never reused', async (t) => {
+      const dir = tempDir(t);
+      const first = await openBuffer({ dataDir: dir, config: defaults, gatewayId: 'gw1', logger: createLogger('silent') });
+      const sink = first.sinkFor('wms');
+      await sink.commit(held([1, 2, 3]), holdOpts(1, 3));
+      await sink.commit(held([4], 'site1/line2'), holdOpts(4, 4));
+      await sink.commit([draft(1)]);
+      assert.deepEqual(sink.committedRanges(stream), [[1, 3], [4, 4]]);
+      assert.equal(await sink.holds!.discard(stream), 4);
+      assert.deepEqual(sink.committedRanges(stream), [], 'the same bytes read again start afresh');
+      assert.equal(first.stats().pendingEvents, 1);
+      assert.deepEqual(await seqsOf(first, 'site1/line1'), [5], 'the event behind the discarded ones goes');
+      assert.deepEqual(await seqsOf(first, 'site1/line2'), []);
+      await first.close();
+
+      const b = await buffer(t, dir);
+      assert.deepEqual(b.sinkFor('wms').holds!.list(), []);
+      const out = await b.sinkFor('wms').commit([draft(2)]);
+      assert.equal(out[0]!.sequence, 6, 'the sequence line continues past the discarded events');
+    });
+
+    it('finishes a discard cut short by a crash before the stream is read again', async (t) => {
+      const dir = tempDir(t);
+      const first = await openBuffer({ dataDir: dir, config: defaults, gatewayId: 'gw1', logger: createLogger('silent') });
+      await first.sinkFor('wms').commit(held([1, 2]), holdOpts(1, 2));
+      await first.close();
+      // What a crash after the first discard step leaves: the hold marked as being discarded, its events and ranges still there.
+      const { open } = await import('lmdb');
+      const env = open({ path: join(dir, 'plantgate.lmdb'), maxDbs: 12 });
+      const meta = env.openDB({ name: 'meta' });
+      await meta.put(`hold:${stream}`, { ...(meta.get(`hold:${stream}`) as object), discarding: true });
+      await env.close();
+
+      const second = await openBuffer({ dataDir: dir, config: defaults, gatewayId: 'gw1', logger: createLogger('silent') });
+      const sink = second.sinkFor('wms');
+      assert.deepEqual(sink.holds!.list().map((h) => h.discarding), [true]);
+      assert.equal(await sink.holds!.discard(stream), 2);
+      assert.equal(second.stats().pendingEvents, 0);
+      assert.deepEqual(sink.committedRanges(stream), []);
+      await second.close();
+
+      const b = await buffer(t, dir);
+      const out = await b.sinkFor('wms').commit([draft(1)]);
+      assert.equal(out[0]!.sequence, 3, 'the discarded sequences are not handed out again');
+    });
+  });
 });

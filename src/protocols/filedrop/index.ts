@@ -5,7 +5,7 @@
  * after commit". Files are read one at a time, oldest first; a refused commit or
  * IO error stops the round and retries the same file later, so order is kept.
  */
-import { mkdir, unlink } from 'node:fs/promises';
+import { access, mkdir, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { describeError, isPlantgateError } from '../../errors.js';
 import type { Source, SourceContext, SourceState, SourceStatus } from '../source.js';
@@ -121,6 +121,7 @@ export class FiledropSource implements Source {
   }
 
   private async runRound(): Promise<void> {
+    if (!(await this.discardOrphanHolds())) return;
     let ready: ReadyFile[];
     try {
       ready = await this.scanner.scan();
@@ -142,6 +143,27 @@ export class FiledropSource implements Source {
       }
     }
     if (healthy && this.pending.size === 0 && this.state === 'degraded') this.state = 'running';
+  }
+
+  /**
+   * A file read only in part (the gateway stopped mid-file) resumes under its hold; a hold
+   * whose file has left the inbox (removed, or moved to error/ just before a crash) can
+   * never complete, so its events are discarded. False if the buffer failed.
+   */
+  private async discardOrphanHolds(): Promise<boolean> {
+    const holds = this.ctx.sink.holds;
+    if (!holds) return true;
+    try {
+      for (const h of holds.list()) {
+        if (await access(join(this.inbox, h.file)).then(() => true, () => false)) continue;
+        const removed = await holds.discard(h.stream);
+        this.ctx.logger.warn({ code: 'PG_ERR_FILE_IO', connector: this.name, file: h.file, removed }, 'a file read in part left the inbox before it was complete; the events read from it were discarded, none was sent');
+      }
+      return true;
+    } catch (err) {
+      this.fail('PG_ERR_BUFFER_COMMIT', `cannot discard the events held for a file that left the inbox: ${describeError(err)}`);
+      return false;
+    }
   }
 
   /** False when the file must be retried later (and later files wait). */

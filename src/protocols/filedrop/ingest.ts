@@ -25,6 +25,7 @@
  */
 import { createHash } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
+import { isPlantgateError } from '../../errors.js';
 import type { IngestSink, CommitItem } from '../source.js';
 import type { EventDraft } from '../../model/event.js';
 import type { FileInfo, MapResult } from './mapping.js';
@@ -62,16 +63,34 @@ export async function ingestFile(path: string, name: string, o: IngestOptions): 
   const st0 = await stat(path);
   const print = await fingerprint(path);
   const file: FileInfo = { name, mtime: st0.mtime.toISOString(), sha256: print.sha256, stream: `fd:${o.connector}:${print.sha256.slice(0, 32)}` };
+  const holds = o.sink.holds;
+  // Held from an earlier run: the same bytes resume under their hold; a rewritten file's hold, or one
+  // cut short while being discarded, is discarded first.
+  if (holds) for (const h of holds.list()) if ((h.file === name && h.stream !== file.stream) || (h.stream === file.stream && h.discarding)) await holds.discard(h.stream);
 
-  // Pass 1: parse and map everything; keep the drafts of a small file.
+  // One pass: parse, map and check every record. A small file's drafts wait in memory until all
+  // is checked; a larger file is committed while it is read, held from the uplink until the end.
   let kept: PositionedDraft[] | undefined = [];
+  let held: Committer | undefined;
+  /** The buffer refused a held commit (full): finish checking, release, commit the rest in a second pass. */
+  let checkOnly = false;
   let total = 0;
   let good = 0;
   let bad = 0;
   const problems: RecordProblem[] = [];
+  /** Whether the records checked so far may still be sent: under rejectFile, one bad record sends none. */
+  const sendable = () => bad === 0 || o.badRecords === 'acceptGood';
+  const dropHeld = async <T>(outcome: T): Promise<T> => {
+    if (held) {
+      await held.settle();
+      await holds!.discard(file.stream);
+    }
+    return outcome;
+  };
   try {
     for await (const items of o.reader(sameBytes(path, print))) {
-      if (o.signal.aborted) return { kind: 'stopped' };
+      if (o.signal.aborted) return held ? await held.abandon() : { kind: 'stopped' };
+      let drafts: PositionedDraft[] = [];
       for (const item of items) {
         total++;
         const r = item.record ? o.map(item.record, file) : { ok: false as const, problem: item.problem };
@@ -81,54 +100,91 @@ export async function ingestFile(path: string, name: string, o: IngestOptions): 
           continue;
         }
         good++;
-        if (kept && kept.length < KEEP_DRAFTS_MAX) kept.push({ draft: r.draft, position: item.record!.position });
-        else kept = undefined;
+        (kept ?? drafts).push({ draft: r.draft, position: item.record!.position });
+      }
+      if (kept && kept.length > KEEP_DRAFTS_MAX) {
+        // Too many to keep: commit held from here on (or, without holds, parse again to commit).
+        if (holds && sendable()) {
+          held = new Committer(o.sink, file.stream, o.chunkRecords, o.maxChunksInFlight, { file: name });
+          drafts = kept;
+        }
+        kept = undefined;
+      }
+      if (held && !checkOnly && sendable() && drafts.length > 0) {
+        try {
+          await held.add(drafts);
+        } catch (err) {
+          if (!isPlantgateError(err, 'PG_ERR_BUFFER_FULL')) throw err;
+          await held.settle();
+          checkOnly = true;
+        }
       }
     }
   } catch (err) {
-    if (err instanceof FileChanged) return { kind: 'changed' };
+    await held?.settle();
+    if (err instanceof FileChanged) return dropHeld({ kind: 'changed' });
+    // Anything else (an IO error, a failed commit) leaves the file and its hold: the next read resumes.
     if (!(err instanceof FileParseError)) throw err;
-    if (!(await unchanged(path, st0))) return { kind: 'changed' };
-    return reject(path, o, report(name, o, undefined, 'rejected', [err.problem], total, 1, 0, `the file cannot be read: ${describeProblem(err.problem)}`));
+    if (!(await unchanged(path, st0))) return dropHeld({ kind: 'changed' });
+    return dropHeld(await reject(path, o, report(name, o, undefined, 'rejected', [err.problem], total, 1, 0, `the file cannot be read: ${describeProblem(err.problem)}`)));
   }
-  if (!(await unchanged(path, st0))) return { kind: 'changed' };
+  if (!(await unchanged(path, st0))) return dropHeld({ kind: 'changed' });
 
   if (bad > 0 && (o.badRecords === 'rejectFile' || good === 0)) {
     const why =
       good === 0
         ? `none of its ${total} record(s) can be used`
         : `${bad} of ${total} record(s) are bad and badRecords is rejectFile, so none of the file was sent (WMS files are transactions)`;
-    return reject(path, o, report(name, o, file.sha256, 'rejected', problems, total, bad, 0, `${why}. Fix the records listed below in the WMS and send the file again.`));
+    return dropHeld(await reject(path, o, report(name, o, file.sha256, 'rejected', problems, total, bad, 0, `${why}. Fix the records listed below in the WMS and send the file again.`)));
   }
 
-  // Commit: from memory, or parsing the (verified same) bytes again.
-  const committer = new Committer(o.sink, file.stream, o.chunkRecords, o.maxChunksInFlight);
-  if (kept) {
-    if (o.signal.aborted) return committer.abandon();
-    await committer.add(kept);
+  let committed = 0;
+  let duplicates = 0;
+  if (held && !checkOnly) {
+    // A failure here leaves the hold; the next read of the file resumes under it.
+    await held.flush();
+    // Ids carry the hash of the bytes read; if the sender rewrote the file meanwhile, read it again.
+    if (!(await unchanged(path, st0))) return dropHeld({ kind: 'changed' });
+    await holds!.release(file.stream);
+    committed += held.committed;
+    duplicates += held.duplicates;
   } else {
-    try {
-      for await (const items of o.reader(sameBytes(path, print))) {
-        if (o.signal.aborted) return await committer.abandon();
-        const drafts: PositionedDraft[] = [];
-        for (const item of items) {
-          const r = item.record ? o.map(item.record, file) : undefined;
-          if (r?.ok) drafts.push({ draft: r.draft, position: item.record!.position });
-        }
-        await committer.add(drafts);
-      }
-    } catch (err) {
-      await committer.settle();
-      if (err instanceof FileChanged) return { kind: 'changed' };
-      throw err;
+    if (held) {
+      // Checked whole and good: what is held may go (it also makes room), the rest follows.
+      await holds!.release(file.stream);
+      committed += held.committed;
+      duplicates += held.duplicates;
     }
+    // Commit: from memory, or parsing the (verified same) bytes again.
+    const committer = new Committer(o.sink, file.stream, o.chunkRecords, o.maxChunksInFlight);
+    if (kept) {
+      if (o.signal.aborted) return committer.abandon();
+      await committer.add(kept);
+    } else {
+      try {
+        for await (const items of o.reader(sameBytes(path, print))) {
+          if (o.signal.aborted) return await committer.abandon();
+          const drafts: PositionedDraft[] = [];
+          for (const item of items) {
+            const r = item.record ? o.map(item.record, file) : undefined;
+            if (r?.ok) drafts.push({ draft: r.draft, position: item.record!.position });
+          }
+          await committer.add(drafts);
+        }
+      } catch (err) {
+        await committer.settle();
+        if (err instanceof FileChanged) return { kind: 'changed' };
+        throw err;
+      }
+    }
+    await committer.flush();
+    if (!(await unchanged(path, st0))) return { kind: 'changed' };
+    committed += committer.committed;
+    duplicates += committer.duplicates;
   }
-  await committer.flush();
-  // Ids carry the hash of the bytes read; if the sender rewrote the file meanwhile, read it again.
-  if (!(await unchanged(path, st0))) return { kind: 'changed' };
 
   const dest = await archiveFile(path, o.archiveDir);
-  const outcome: IngestOutcome = { kind: 'archived', dest, records: total, committed: committer.committed, duplicates: committer.duplicates, bad };
+  const outcome: IngestOutcome = { kind: 'archived', dest, records: total, committed, duplicates, bad };
   if (bad > 0) {
     const summary = `${bad} of ${total} record(s) are bad and were not sent; the other ${good} were (badRecords: acceptGood). The file is archived at ${dest}.`;
     outcome.reportPath = await rejectFile(undefined, o.errorDir, report(name, o, file.sha256, 'partial', problems, total, bad, good, summary));
@@ -250,6 +306,8 @@ class Committer {
     private readonly stream: string,
     private readonly chunk: number,
     private readonly maxInFlight: number,
+    /** Commits held from the uplink (CommitOptions.hold) until the file is released. */
+    private readonly hold?: { file: string },
   ) {
     this.done = sink.committedRanges(stream);
   }
@@ -296,7 +354,7 @@ class Committer {
     const items = this.buf;
     this.buf = [];
     this.inflight.push(
-      this.sink.commit(items, { range: { stream: this.stream, from: this.from, to: this.to } }).then(
+      this.sink.commit(items, { range: { stream: this.stream, from: this.from, to: this.to }, ...(this.hold ? { hold: this.hold } : {}) }).then(
         (outcomes) => {
           for (const r of outcomes) {
             if (r.duplicate) this.duplicates++;

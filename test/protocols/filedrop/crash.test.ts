@@ -5,6 +5,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { it } from 'node:test';
+import { openBuffer } from '../../../src/buffer/store.js';
+import { parseConfig } from '../../../src/config/load.js';
+import { createLogger } from '../../../src/logger.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { listFiles } from './harness.js';
 
@@ -57,6 +60,15 @@ it('SIGKILL mid-file, restart: no duplicates, file archived once', async (t) => 
   const committedBefore = first.lines.filter((l) => l.startsWith('committed')).length;
   assert.ok(committedBefore >= 1 && committedBefore < RECORDS / 1000, `killed mid-file (after ${committedBefore} chunk(s))`);
   assert.deepEqual(listFiles(inbox), ['big.csv'], 'the file stays in the inbox');
+  // What was committed before the kill is held: none of it can be sent before the file is read to the end.
+  const between = await openBuffer({ dataDir, config: parseConfig('').config.buffer, gatewayId: 'crash-gw', logger: createLogger('silent') });
+  try {
+    assert.deepEqual(between.sinkFor('wms').holds!.list().map((h) => h.file), ['big.csv']);
+    assert.ok(between.stats().pendingEvents >= 1000);
+    assert.equal(await between.nextBatch('site1/wms', { maxEvents: 100, maxBytes: 1e6 }), undefined, 'nothing of the file can be sealed');
+  } finally {
+    await between.close();
+  }
 
   // Second run: reads the file again; the ids already committed are recognised.
   const second = await run({ dataDir, inbox }, (l) => l.startsWith('done'));
@@ -68,4 +80,11 @@ it('SIGKILL mid-file, restart: no duplicates, file archived once', async (t) => 
   const files = listFiles(inbox);
   assert.equal(files.filter((f) => f.endsWith('big.csv')).length, 1, 'archived once');
   assert.match(files[0]!, /^archive\/\d{4}-\d{2}-\d{2}\/big\.csv$/);
+  const after = await openBuffer({ dataDir, config: parseConfig('').config.buffer, gatewayId: 'crash-gw', logger: createLogger('silent') });
+  try {
+    assert.deepEqual(after.sinkFor('wms').holds!.list(), [], 'released once the file was read to the end');
+    assert.equal((await after.nextBatch('site1/wms', { maxEvents: RECORDS, maxBytes: 1e9 }))?.seqs.length, RECORDS);
+  } finally {
+    await after.close();
+  }
 });

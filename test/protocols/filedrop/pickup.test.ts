@@ -7,7 +7,19 @@ import { GatedSink } from '../../helpers/source-contract.js';
 import { PlantgateError } from '../../../src/errors.js';
 import { waitFor } from '../../helpers/net.js';
 import { KEEP_DRAFTS_MAX } from '../../../src/protocols/filedrop/ingest.js';
-import { data, firstProblem, openInbox, readReport } from './harness.js';
+import { data, firstProblem, openInbox, readReport, type Inbox } from './harness.js';
+
+/** A receipts CSV of `count` records; `badAt` makes that record's quantity unreadable. */
+function bigReceipts(count: number, opts: { badAt?: number } = {}): { csv: string; count: number } {
+  const lines = ['ReceiptNo,SSCC,Item,Qty,ReceivedAt'];
+  for (let i = 1; i <= count; i++) lines.push(`R-${i},${String(i).padStart(18, '0')},MAT-${i % 97},${i === opts.badAt ? 'many' : i % 50},2024-03-04T06:00:00Z`);
+  return { csv: lines.join('\n'), count };
+}
+
+/** The stream (event id prefix) of a rejected file, from its error report. */
+function streamOf(inbox: Inbox, name: string): string {
+  return `fd:wms:${(readReport(inbox, name)['sha256'] as string).slice(0, 32)}`;
+}
 
 const receipts = {
   format: { kind: 'csv' as const },
@@ -160,15 +172,112 @@ describe('filedrop pickup', () => {
     assert.ok(inbox.source.status().counters['recordsDuplicate']! >= 2);
   });
 
-  it(`commits a file larger than ${KEEP_DRAFTS_MAX} records in a second streaming pass`, async (t) => {
-    const inbox = await openInbox(t, { ...receipts, chunkRecords: 500 });
-    const n = KEEP_DRAFTS_MAX + 1500;
-    const lines = ['ReceiptNo,SSCC,Item,Qty,ReceivedAt'];
-    for (let i = 1; i <= n; i++) lines.push(`R-${i},${String(i).padStart(18, '0')},MAT-${i % 97},${i % 50},2024-03-04T06:00:00Z`);
-    inbox.drop('big.csv', lines.join('\n'));
+  it(`commits a file larger than ${KEEP_DRAFTS_MAX} records while reading it once, held from the uplink until its last record is checked`, async (t) => {
+    const heldWhileRead: boolean[] = [];
+    let inbox: Inbox | undefined;
+    inbox = await openInbox(t, { ...receipts, chunkRecords: 500 }, {
+      sink: (s) => ({
+        ...s,
+        commit: async (items, options) => {
+          const out = await s.commit(items, options);
+          // Every part committed so far is invisible to the uplink until the file is done.
+          heldWhileRead.push(options?.hold !== undefined && inbox!.buffer.hasUnsent('site1/wms') === false);
+          return out;
+        },
+      }),
+    });
+    const n = bigReceipts(KEEP_DRAFTS_MAX + 1500);
+    inbox.drop('big.csv', n.csv);
     await inbox.waitSettled(1);
-    assert.equal(inbox.buffer.stats().pendingEvents, n);
-    assert.equal(inbox.source.status().counters['recordsCommitted'], n);
+    assert.ok(heldWhileRead.length >= (KEEP_DRAFTS_MAX + 1500) / 500 && heldWhileRead.every(Boolean), 'every commit was held while the file was read');
+    assert.deepEqual(inbox.sink.holds!.list(), [], 'released once archived');
+    assert.equal(inbox.source.status().counters['recordsCommitted'], n.count);
+    const events = await inbox.events();
+    assert.equal(events[0]!['partitionkey'], 'site1/wms', 'the partition the held check looked at');
+    assert.deepEqual(events.map((e) => e['subject']), Array.from({ length: n.count }, (_, i) => `R-${i + 1}`), 'all sent once released, in file order');
+  });
+
+  it('a large file whose last record is bad: what was committed while reading is discarded, nothing of it is sent', async (t) => {
+    let heldCommits = 0;
+    const inbox = await openInbox(t, { ...receipts, chunkRecords: 500 }, {
+      sink: (s) => ({ ...s, commit: (items, options) => (options?.hold && heldCommits++, s.commit(items, options)) }),
+    });
+    const n = bigReceipts(KEEP_DRAFTS_MAX + 1500, { badAt: KEEP_DRAFTS_MAX + 1500 });
+    inbox.drop('late-bad.csv', n.csv);
+    await inbox.waitSettled(1);
+    assert.ok(heldCommits >= 10, `the file was committed while it was read (${heldCommits} held commits)`);
+    assert.deepEqual(inbox.errors(), ['late-bad.csv', 'late-bad.csv.error.json']);
+    assert.match(firstProblem(inbox, 'late-bad.csv')['reason'] as string, /Qty|quantity/);
+    assert.equal(inbox.buffer.stats().pendingEvents, 0, 'the held events were discarded');
+    assert.deepEqual(inbox.sink.holds!.list(), []);
+    assert.deepEqual(await inbox.events(), []);
+    assert.deepEqual(inbox.sink.committedRanges(streamOf(inbox, 'late-bad.csv')), [], 'the same bytes sent again would be read afresh');
+  });
+
+  it('a file that leaves the inbox while read only in part: its held events are discarded on the next round', async (t) => {
+    let calls = 0;
+    let failing = true;
+    const inbox = await openInbox(t, { ...receipts, chunkRecords: 500, retryMs: 60_000 }, {
+      sink: (s) => ({
+        ...s,
+        commit: async (items, options) => {
+          if (++calls > 12 && failing) throw new Error('EIO: i/o error, write (test)');
+          return s.commit(items, options);
+        },
+      }),
+    });
+    inbox.drop('gone.csv', bigReceipts(KEEP_DRAFTS_MAX + 3000).csv);
+    await waitFor(() => inbox.source.status().counters['retries']! >= 1, 'the failed commit');
+    assert.equal(inbox.sink.holds!.list().length, 1, 'the part read so far is held');
+    assert.ok(inbox.buffer.stats().pendingEvents >= 5000);
+    rmSync(join(inbox.dir, 'gone.csv'));
+    failing = false;
+    await waitFor(() => inbox.sink.holds!.list().length === 0, 'the orphaned hold discarded');
+    assert.equal(inbox.buffer.stats().pendingEvents, 0);
+    assert.deepEqual(await inbox.events(), []);
+  });
+
+  it('a file larger than the room in the buffer is checked whole, then sent as the buffer drains: no deadlock, each record once, in order', async (t) => {
+    const room = 3000;
+    let buffer: Inbox['buffer'] | undefined;
+    const accepted = { held: 0, free: 0 };
+    const inbox = await openInbox(t, { ...receipts, chunkRecords: 500 }, {
+      sink: (s) => ({
+        ...s,
+        commit: (items, options) => {
+          if (buffer!.stats().pendingEvents + items.length > room) return Promise.reject(new PlantgateError('PG_ERR_BUFFER_FULL', `buffer full (test: ${room} events)`));
+          accepted[options?.hold ? 'held' : 'free']++;
+          return s.commit(items, options);
+        },
+      }),
+    });
+    buffer = inbox.buffer;
+    const n = bigReceipts(KEEP_DRAFTS_MAX + 3000);
+    inbox.drop('huge.csv', n.csv);
+    // The uplink's part: drain what may be sent, until the file is archived (bounded by waitSettled's 10 s).
+    const sent: unknown[] = [];
+    let draining = true;
+    const drain = (async () => {
+      while (draining) {
+        for (const p of inbox.buffer.partitions()) {
+          const batch = await inbox.buffer.nextBatch(p, { maxEvents: 500, maxBytes: 1e9 });
+          if (!batch) continue;
+          sent.push(...inbox.buffer.events(batch).map((e) => e['subject']));
+          await inbox.buffer.settle(batch, { delivered: batch.seqs, rejected: [], retry: [] });
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    try {
+      await inbox.waitSettled(1);
+    } finally {
+      draining = false;
+      await drain;
+    }
+    sent.push(...(await inbox.events()).map((e) => e['subject']));
+    assert.deepEqual(inbox.archived().length, 1);
+    assert.ok(accepted.held > 0 && accepted.free > 0, `held while it fitted, the rest after the check (${JSON.stringify(accepted)})`);
+    assert.deepEqual(sent, Array.from({ length: n.count }, (_, i) => `R-${i + 1}`));
   });
 
   it('a commit that fails while later ones succeed leaves a gap that the retry fills: nothing lost, nothing twice', async (t) => {
@@ -199,7 +308,7 @@ describe('filedrop pickup', () => {
     assert.deepEqual(records, Array.from({ length: n }, (_, i) => i + 1));
   });
 
-  it('a large file rewritten while it is being committed is read again: every event matches the bytes its id was hashed from', async (t) => {
+  it('a large file rewritten while it is being committed is read again: its held events are discarded, only the new content is sent', async (t) => {
     const path = (dir: string) => join(dir, 'big.csv');
     const csv = (prefix: string, n: number) => ['ReceiptNo,SSCC,Item,Qty,ReceivedAt', ...Array.from({ length: n }, (_, i) => `${prefix}-${i + 1},${String(i + 1).padStart(18, '0')},MAT,1,2024-03-04T06:00:00Z`)].join('\n');
     let inboxDir = '';
@@ -226,9 +335,10 @@ describe('filedrop pickup', () => {
       bySha.set(sha, [...(bySha.get(sha) ?? []), String(e['subject'])]);
     }
     const versions = [...bySha.values()];
-    assert.equal(versions.length, 2, 'events of both versions, each under its own hash');
-    assert.ok(versions.some((v) => v.length === KEEP_DRAFTS_MAX + 700 && v.every((s) => s.startsWith('N-'))), 'the new content, complete');
-    assert.ok(versions.some((v) => v.every((s) => s.startsWith('R-'))), 'nothing of the new bytes under the old hash');
+    assert.equal(versions.length, 1, 'nothing of the first version, read only in part, was sent');
+    assert.equal(versions[0]!.length, KEEP_DRAFTS_MAX + 700, 'the new content, complete');
+    assert.ok(versions[0]!.every((s) => s.startsWith('N-')), 'nothing of the old bytes under the new hash');
+    assert.equal(inbox.buffer.stats().pendingEvents, 0, 'no held events left behind');
     assert.equal(inbox.archived().length, 1);
   });
 });
