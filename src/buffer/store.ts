@@ -4,10 +4,12 @@
  * Tables and keys
  *   meta          'schemaVersion' → 1; 'storeId' → random id made when the store is
  *                 created (part of every batch id, so a fresh store never reuses a
- *                 key the ERP has seen); 'lastSequence'; 'dedupe' (generation state)
+ *                 key the ERP has seen); 'lastSequence'; 'dedupe' (generation state);
+ *                 'hold:'+stream → the events of a file being read, held (holds.ts)
  *   journal       [partition, sequence] → the event's JSON (the exact bytes sent).
  *                 Every committed, undelivered event. Per partition it is the outbox:
- *                 events past the partition's last sealed batch are unsent.
+ *                 events past the partition's last sealed batch are unsent; those from
+ *                 its first held sequence on wait for the hold to end.
  *   batches       [partition, firstSequence] → { id, seqs, bytes, sealedAt }: sealed,
  *                 unsettled batches. Their events stay in the journal until settled.
  *   dedupe.0/.1   'e:'+eventId → sequence; 't:'+client:packetId → [payloadHash, sequence];
@@ -36,6 +38,11 @@
  *              moves rejected events to dead-letters, and writes the retry batch.
  *              Crash before it: the batch is resent with the same Idempotency-Key.
  *   split      one transaction replaces a batch record by its two halves.
+ *   hold       the hold record rides in the transaction of its first event in each
+ *              partition. Release: one transaction removes it. Discard: the record is
+ *              marked, the events removed in slices (with lastSequence), then the
+ *              stream's ranges and the record together. Crash mid-discard: the marked
+ *              hold is discarded to the end before its stream is read again.
  *
  * Start-up reads meta, jumps from partition to partition in the journal (one
  * seek each) and reads the batch records: it never scans the backlog.

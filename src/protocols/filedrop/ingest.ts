@@ -2,26 +2,32 @@
  * Reads one complete file into the buffer, exactly once.
  *
  * Invariants:
- *  - Nothing of a file is committed before the whole file was read and checked
- *    (pass 1: parse + map, streaming). Under badRecords: rejectFile a file with any
- *    bad record therefore never reaches the buffer.
+ *  - Nothing of a file can be sent before the whole file was read and checked. A
+ *    small file's drafts wait in memory until then. A larger one is committed while
+ *    it is read, under a hold (buffer/holds.ts): the uplink seals none of it until
+ *    the hold is released after the last record. A bad record under rejectFile, a
+ *    file that cannot be parsed or a file rewritten meanwhile discards what was held.
+ *    So a file is parsed once, and a rejected file never reaches the ERP.
  *  - Event ids are `fd:<connector>:<sha256/32>:<position>`, and every chunk is
  *    committed as the range of positions it covers of the stream
  *    `fd:<connector>:<sha256/32>`, recorded in the same transaction. A re-read after
  *    a crash or a second drop of the same bytes skips every position inside a
  *    recorded range (counted as duplicates) and commits nothing twice, so archiving
- *    after the last commit is safe to repeat. The hash is taken first, block by
- *    block, so that pass 1 already builds final drafts.
- *  - Small files keep their drafts from pass 1 in memory; larger ones are parsed
- *    again in pass 2 (bounded memory; parsing is cheaper than storing and reloading
- *    every draft). Each pass reads the file in the same fixed blocks and checks each
- *    block against its digest from the first read before parsing it, so every
- *    committed record comes from exactly the bytes its id was hashed from; a file
- *    rewritten meanwhile stops the pass as `changed`.
+ *    after the last commit is safe to repeat. A re-read after a crash mid-file
+ *    resumes under the file's hold. The hash is taken first, block by block, so
+ *    that the reading pass already builds final drafts.
+ *  - When the buffer refuses a held commit (the file is larger than the room left),
+ *    holding on would never end: the file is checked to the end without committing,
+ *    the held part released, and the rest committed in a second pass as the buffer
+ *    drains. A sink without holds takes that second pass for every large file.
+ *    Every pass reads the file in the same fixed blocks and checks each block
+ *    against its digest from the first read before parsing it, so every committed
+ *    record comes from exactly the bytes its id was hashed from; a file rewritten
+ *    meanwhile stops the pass as `changed`.
  *  - Drafts are committed in chunks, several in flight, never one record at a time
  *    (LMDB groups the puts of one event-loop turn). The file moves only after every
- *    chunk resolved. A refused commit or an IO error leaves it in the inbox; the
- *    caller retries later.
+ *    chunk resolved and its hold was released. A refused commit or an IO error
+ *    leaves it (and its hold) in the inbox; the caller retries later.
  */
 import { createHash } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
@@ -32,7 +38,7 @@ import type { FileInfo, MapResult } from './mapping.js';
 import { archiveFile, rejectFile, type ErrorReport } from './moves.js';
 import { FileParseError, describeProblem, type RecordProblem, type RecordReader, type SourceRecord } from './records.js';
 
-/** Drafts kept in memory from pass 1; a file with more is parsed again to commit (bounded memory). */
+/** Drafts kept in memory until a file is checked whole; a file with more is committed while read, held (bounded memory). */
 export const KEEP_DRAFTS_MAX = 5000;
 
 /** Read and digest unit. Larger blocks read no faster here and held 40 MiB more in flight (bench/filedrop). */
