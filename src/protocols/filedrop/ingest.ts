@@ -86,12 +86,11 @@ export async function ingestFile(path: string, name: string, o: IngestOptions): 
   const problems: RecordProblem[] = [];
   /** Whether the records checked so far may still be sent: under rejectFile, one bad record sends none. */
   const sendable = () => bad === 0 || o.badRecords === 'acceptGood';
-  const dropHeld = async <T>(outcome: T): Promise<T> => {
-    if (held) {
-      await held.settle();
-      await holds!.discard(file.stream);
-    }
-    return outcome;
+  /** Nothing of the file may be sent: discards what was committed held (before the file moves on). */
+  const discardHeld = async (): Promise<void> => {
+    if (!held) return;
+    await held.settle();
+    await holds!.discard(file.stream);
   };
   try {
     for await (const items of o.reader(sameBytes(path, print))) {
@@ -128,20 +127,24 @@ export async function ingestFile(path: string, name: string, o: IngestOptions): 
     }
   } catch (err) {
     await held?.settle();
-    if (err instanceof FileChanged) return dropHeld({ kind: 'changed' });
-    // Anything else (an IO error, a failed commit) leaves the file and its hold: the next read resumes.
-    if (!(err instanceof FileParseError)) throw err;
-    if (!(await unchanged(path, st0))) return dropHeld({ kind: 'changed' });
-    return dropHeld(await reject(path, o, report(name, o, undefined, 'rejected', [err.problem], total, 1, 0, `the file cannot be read: ${describeProblem(err.problem)}`)));
+    // An IO error or a failed commit leaves the file and its hold: the next read resumes.
+    if (!(err instanceof FileChanged) && !(err instanceof FileParseError)) throw err;
+    await discardHeld();
+    if (err instanceof FileChanged || !(await unchanged(path, st0))) return { kind: 'changed' };
+    return reject(path, o, report(name, o, undefined, 'rejected', [err.problem], total, 1, 0, `the file cannot be read: ${describeProblem(err.problem)}`));
   }
-  if (!(await unchanged(path, st0))) return dropHeld({ kind: 'changed' });
+  if (!(await unchanged(path, st0))) {
+    await discardHeld();
+    return { kind: 'changed' };
+  }
 
   if (bad > 0 && (o.badRecords === 'rejectFile' || good === 0)) {
     const why =
       good === 0
         ? `none of its ${total} record(s) can be used`
         : `${bad} of ${total} record(s) are bad and badRecords is rejectFile, so none of the file was sent (WMS files are transactions)`;
-    return dropHeld(await reject(path, o, report(name, o, file.sha256, 'rejected', problems, total, bad, 0, `${why}. Fix the records listed below in the WMS and send the file again.`)));
+    await discardHeld();
+    return reject(path, o, report(name, o, file.sha256, 'rejected', problems, total, bad, 0, `${why}. Fix the records listed below in the WMS and send the file again.`));
   }
 
   let committed = 0;
@@ -150,7 +153,10 @@ export async function ingestFile(path: string, name: string, o: IngestOptions): 
     // A failure here leaves the hold; the next read of the file resumes under it.
     await held.flush();
     // Ids carry the hash of the bytes read; if the sender rewrote the file meanwhile, read it again.
-    if (!(await unchanged(path, st0))) return dropHeld({ kind: 'changed' });
+    if (!(await unchanged(path, st0))) {
+      await discardHeld();
+      return { kind: 'changed' };
+    }
     await holds!.release(file.stream);
     committed += held.committed;
     duplicates += held.duplicates;
