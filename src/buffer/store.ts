@@ -416,6 +416,7 @@ export class BufferStore implements Outbox {
       deadLetters: this.deadLetters.count(),
       accepting: !this.closed && reason === undefined,
       ...(reason !== undefined ? { fullReason: reason } : {}),
+      held: this.holds.list().map(({ connector, file, partitions }) => ({ connector, file, partitions })),
       counters: { ...this.counts.counters },
     };
   }

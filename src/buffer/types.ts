@@ -93,6 +93,8 @@ export interface BufferStats {
   accepting: boolean;
   /** Why intake is refused, when it is. */
   fullReason?: string;
+  /** Files being read under a hold: their events, and later ones of the same partitions, wait. */
+  held: { connector: string; file: string; partitions: string[] }[];
   counters: {
     committed: number;
     duplicates: number;

@@ -55,6 +55,7 @@ export function createMetrics(control: GatewayControl): Metrics {
   gauge('plantgate_buffer_bytes', 'Bytes the buffer store occupies', (s) => s.buffer.storeBytes);
   gauge('plantgate_buffer_free_disk_bytes', 'Free bytes on the disk that holds the buffer', (s) => s.buffer.freeDiskBytes);
   gauge('plantgate_buffer_accepting', 'The buffer takes new events (1) or is at a capacity limit (0)', (s) => bool(s.buffer.accepting));
+  gauge('plantgate_buffer_held_files', 'Files being read whose events are held: their partitions send nothing until the file is read to the end', (s) => s.buffer.held.length);
   gauge('plantgate_dead_letters', 'Dead letters waiting for a technician', (s) => s.buffer.deadLetters);
   counter('plantgate_events_committed_total', 'Events committed to the buffer', (s) => s.buffer.counters.committed);
   counter('plantgate_events_duplicates_total', 'Events recognised as already committed', (s) => s.buffer.counters.duplicates);

@@ -58,6 +58,7 @@ describe('web: status page in Chromium', () => {
     await page.locator('#pending', { hasText: '4,321' }).waitFor();
     assert.equal(await page.locator('#gw-id').textContent(), 'gw-test-01');
     assert.equal(await page.locator('#overall').textContent(), 'DEGRADED');
+    assert.match((await page.locator('#buffer-kv').textContent()) ?? '', /Held: file being read \(wms-receipts\)\s*receipts-0815\.csv · plant-a\/wms wait until it is read to the end/);
     const refusedRow = page.locator('#dead-letters tr[data-dlid="42"]');
     await refusedRow.waitFor();
     assert.match((await refusedRow.textContent()) ?? '', /material M-100 unknown in plant A/);

@@ -85,6 +85,7 @@ export function sampleStatus(): GatewayStatus {
       freeDiskBytes: 48_318_382_080,
       deadLetters: 0,
       accepting: true,
+      held: [{ connector: 'wms-receipts', file: 'receipts-0815.csv', partitions: ['plant-a/wms'] }],
       counters: { committed: 5000, duplicates: 3, dropped: 0, refused: 0, commitErrors: 0, delivered: 679, deadLettered: 2 },
     },
     uplink: {

@@ -22,6 +22,7 @@ describe('web: /metrics', () => {
       plantgate_buffer_bytes: 12_582_912,
       plantgate_buffer_free_disk_bytes: 48_318_382_080,
       plantgate_buffer_accepting: 1,
+      plantgate_buffer_held_files: 1,
       plantgate_dead_letters: 2,
       plantgate_events_committed_total: 5000,
       plantgate_events_duplicates_total: 3,

@@ -79,6 +79,8 @@ function renderBuffer(b) {
     ['Store size', bytes(b.storeBytes)],
     ['Free disk', bytes(b.freeDiskBytes)],
     ['Dead letters', num(b.deadLetters), b.deadLetters ? 'warn' : ''],
+    // A large file is committed while read; its partitions send nothing until it is read to the end.
+    ...(b.held || []).map((h) => [`Held: file being read (${h.connector})`, `${h.file} · ${h.partitions.join(', ')} wait until it is read to the end`]),
     ['Committed', num(b.counters.committed)],
     ['Duplicates ignored', num(b.counters.duplicates)],
     ['Refused while full', num(b.counters.refused), b.counters.refused ? 'warn' : ''],
