@@ -11,9 +11,10 @@ const brokerModule = fileURLToPath(new URL('../../../src/protocols/mqtt-broker/b
 const script = `
 import { createRequire } from 'node:module';
 await import(${JSON.stringify(brokerModule)});
-const require = createRequire(require_base);
-const debug = require('debug');
-const mqttPacket = require('mqtt-packet');
+const fromAedes = createRequire(createRequire(require_base).resolve('aedes'));
+const fromPacket = createRequire(fromAedes.resolve('mqtt-packet'));
+const debug = fromPacket('debug');
+const mqttPacket = fromAedes('mqtt-packet');
 const parser = mqttPacket.parser({ protocolVersion: 4 });
 let packets = 0;
 parser.on('packet', () => packets++);
