@@ -14,9 +14,27 @@
  * after a crash in between, the stream is discarded to the end before anything
  * reads it again (its ranges still claim positions whose events are gone).
  */
-import type { Database } from 'lmdb';
+import type { Database, RootDatabase } from 'lmdb';
+import type { Logger } from 'pino';
+import type { DedupeIndex } from './dedupe.js';
+import { storedIdPrefix, type StoreCounts } from './intake.js';
+import { META, SEQ_MAX, type PartitionKey } from './layout.js';
 
 export const HOLD_PREFIX = 'hold:';
+/** Held events removed per transaction when a hold is discarded (a rejected file may hold a million). */
+const DISCARD_SLICE = 10_000;
+
+/** What release and discard touch besides the hold records. */
+export interface HoldParts {
+  env: RootDatabase;
+  meta: Database;
+  journal: Database<string, PartitionKey>;
+  dedupe: DedupeIndex;
+  counts: StoreCounts;
+  log: Logger;
+  /** A hold ended (released or discarded): these partitions may send again. */
+  ended: (partitions: string[]) => void;
+}
 
 export interface HoldRecord {
   /** The connector that committed the events. */
@@ -41,11 +59,11 @@ export class Holds {
   /** Per partition: the lowest held sequence over all holds. */
   private readonly floors = new Map<string, number>();
 
-  constructor(private readonly meta: Database) {}
+  constructor(private readonly p: HoldParts) {}
 
   /** Reads the hold records at open (few: one per file being read). */
   load(): void {
-    for (const { key, value } of this.meta.getRange({ start: HOLD_PREFIX, end: 'hold;' })) {
+    for (const { key, value } of this.p.meta.getRange({ start: HOLD_PREFIX, end: 'hold;' })) {
       this.byStream.set(String(key).slice(HOLD_PREFIX.length), value as HoldRecord);
     }
     this.recompute();
@@ -82,24 +100,69 @@ export class Holds {
     r.partitions[partition] = seq;
     const floor = this.floors.get(partition);
     if (floor === undefined || seq < floor) this.floors.set(partition, seq);
-    writes.push(this.meta.put(HOLD_PREFIX + stream, r));
+    writes.push(this.p.meta.put(HOLD_PREFIX + stream, r));
   }
 
-  /** In a transaction: marks the hold as being discarded. */
-  markDiscarding(stream: string): void {
+  /** The held events of a stream may be sent: the record is removed, then its partitions wake up. */
+  async release(stream: string): Promise<void> {
+    if (!this.byStream.has(stream)) return;
+    await this.p.env.transaction(() => this.p.meta.remove(HOLD_PREFIX + stream));
+    this.p.ended(this.forget(stream));
+  }
+
+  /**
+   * Removes a stream's held events, then its committed ranges and its hold, so that
+   * nothing of it is ever sent and the same bytes read again start afresh.
+   */
+  async discard(stream: string): Promise<number> {
     const r = this.byStream.get(stream);
-    if (!r) return;
-    r.discarding = true;
-    this.meta.put(HOLD_PREFIX + stream, r);
+    if (!r) return 0;
+    if (!r.discarding) {
+      r.discarding = true;
+      await this.p.env.transaction(() => this.p.meta.put(HOLD_PREFIX + stream, r));
+    }
+    const prefix = storedIdPrefix(`${stream}:`);
+    let removed = 0;
+    for (const [partition, first] of Object.entries(r.partitions)) {
+      for (let from: number | undefined = first; from !== undefined; ) {
+        const slice = this.heldSlice(partition, from, prefix);
+        removed += await this.removeEvents(slice.keys);
+        from = slice.next;
+      }
+    }
+    await this.p.env.transaction(() => {
+      this.p.dedupe.forgetRangesInTxn(stream);
+      this.p.meta.remove(HOLD_PREFIX + stream);
+    });
+    this.p.ended(this.forget(stream));
+    this.p.log.info({ stream, file: r.file, connector: r.connector, removed }, 'held events discarded; none of them was sent');
+    return removed;
   }
 
-  /** In a transaction: removes the record. Call `forget` once it is durable. */
-  removeInTxn(stream: string): void {
-    this.meta.remove(HOLD_PREFIX + stream);
+  /** Up to DISCARD_SLICE keys of a stream's events in a partition from `from` on, and where to go on. */
+  private heldSlice(partition: string, from: number, prefix: string): { keys: PartitionKey[]; next?: number } {
+    const keys: PartitionKey[] = [];
+    for (const { key, value } of this.p.journal.getRange({ start: [partition, from], end: [partition, SEQ_MAX] })) {
+      if (keys.length >= DISCARD_SLICE) return { keys, next: key[1] };
+      if (value.startsWith(prefix)) keys.push(key);
+    }
+    return { keys };
+  }
+
+  /** One transaction; lastSequence goes with it, so a restart never hands these sequences out again. */
+  private async removeEvents(keys: PartitionKey[]): Promise<number> {
+    if (keys.length === 0) return 0;
+    const { journal, counts } = this.p;
+    await this.p.env.transaction(() => {
+      for (const k of keys) journal.remove(k);
+      this.p.meta.put(META.lastSequence, counts.lastSeq);
+    });
+    counts.pending -= keys.length;
+    return keys.length;
   }
 
   /** Forgets the hold in memory; returns the partitions it held. */
-  forget(stream: string): string[] {
+  private forget(stream: string): string[] {
     const r = this.byStream.get(stream);
     if (!r) return [];
     this.byStream.delete(stream);

@@ -61,14 +61,12 @@ import { BatchLedger } from './batches.js';
 import { DeadLetters } from './dead-letters.js';
 import { DedupeIndex } from './dedupe.js';
 import { Holds, type HoldInfo } from './holds.js';
-import { Intake, storedIdPrefix, type StoreCounts } from './intake.js';
+import { Intake, type StoreCounts } from './intake.js';
 import { lockDataDir } from './lock.js';
 import { META, SCHEMA_VERSION, SEQ_MAX, STORE_FILE, TABLES, tableStats, type BatchRecord, type PartitionKey } from './layout.js';
 import type { BatchLimits, BatchOutcome, BufferStats, Outbox, SealedBatch } from './types.js';
 
 const MAINTAIN_INTERVAL_MS = 500;
-/** Held events removed per transaction when a hold is discarded (a rejected file may hold a million). */
-const DISCARD_SLICE = 10_000;
 export const UNSENT_COUNT_CAP = 100_000;
 const UNSENT_COUNT_TTL_MS = 2_000;
 
@@ -123,10 +121,23 @@ export class BufferStore implements Outbox {
     this.meta = this.env.openDB({ name: TABLES.meta });
     this.journal = this.env.openDB<string, PartitionKey>({ name: TABLES.journal, encoding: 'string' });
     this.batches = this.env.openDB<BatchRecord, PartitionKey>({ name: TABLES.batches });
-    this.holds = new Holds(this.meta);
     this.ledger = new BatchLedger(this.batches, this.journal, () => this.storeId, (p) => this.unsentEnd(p));
     const dedupeTables = [this.env.openDB({ name: TABLES.dedupe0 }), this.env.openDB({ name: TABLES.dedupe1 })] as const;
     this.dedupe = new DedupeIndex([dedupeTables[0], dedupeTables[1]] as never, this.meta, opts.config.dedupeMaxEntries, opts.config.dedupeMaxAgeHours * 3_600_000);
+    this.holds = new Holds({
+      env: this.env,
+      meta: this.meta,
+      journal: this.journal,
+      dedupe: this.dedupe,
+      counts: this.counts,
+      log: this.log,
+      ended: (partitions) => {
+        for (const p of partitions) {
+          this.forgetIfEmpty(p);
+          if (this.partitionSet.has(p)) this.announce(p, 1);
+        }
+      },
+    });
     this.capacity = new CapacityGuard(opts.config, opts.dataDir);
     this.intake = new Intake({
       journal: this.journal,
@@ -189,8 +200,8 @@ export class BufferStore implements Outbox {
       accepting: () => !this.closed && this.capacity.reason === undefined,
       holds: {
         list: () => this.holds.list(connector),
-        release: (stream) => this.releaseHold(stream),
-        discard: (stream) => this.discardHold(stream),
+        release: (stream) => this.holds.release(stream),
+        discard: (stream) => this.holds.discard(stream),
       },
     };
   }
@@ -200,56 +211,8 @@ export class BufferStore implements Outbox {
     return this.holds.list();
   }
 
-  /** The held events of a stream may be sent: the hold's record is removed, then its partitions wake up. */
-  async releaseHold(stream: string): Promise<void> {
-    if (!this.holds.get(stream)) return;
-    await this.env.transaction(() => this.holds.removeInTxn(stream));
-    for (const p of this.holds.forget(stream)) this.announce(p, 1);
-  }
-
-  /**
-   * Removes a stream's held events, then its committed ranges and its hold, so that
-   * nothing of it is ever sent and the same bytes read again start afresh.
-   */
-  async discardHold(stream: string): Promise<number> {
-    const hold = this.holds.get(stream);
-    if (!hold) return 0;
-    if (!hold.discarding) await this.env.transaction(() => this.holds.markDiscarding(stream));
-    const prefix = storedIdPrefix(`${stream}:`);
-    let removed = 0;
-    for (const [partition, first] of Object.entries(hold.partitions)) {
-      for (let from = first; ; ) {
-        const keys: PartitionKey[] = [];
-        let next: number | undefined;
-        for (const { key, value } of this.journal.getRange({ start: [partition, from], end: [partition, SEQ_MAX] })) {
-          if (keys.length >= DISCARD_SLICE) {
-            next = key[1];
-            break;
-          }
-          if (value.startsWith(prefix)) keys.push(key);
-        }
-        if (keys.length > 0) {
-          await this.env.transaction(() => {
-            for (const k of keys) this.journal.remove(k);
-            this.meta.put(META.lastSequence, this.counts.lastSeq);
-          });
-          this.counts.pending -= keys.length;
-          removed += keys.length;
-        }
-        if (next === undefined) break;
-        from = next;
-      }
-    }
-    await this.env.transaction(() => {
-      this.dedupe.forgetRangesInTxn(stream);
-      this.holds.removeInTxn(stream);
-    });
-    for (const p of this.holds.forget(stream)) {
-      this.forgetIfEmpty(p);
-      if (this.partitionSet.has(p)) this.announce(p, 1);
-    }
-    this.log.info({ stream, file: hold.file, connector: hold.connector, removed }, 'held events discarded; none of them was sent');
-    return removed;
+  discardHold(stream: string): Promise<number> {
+    return this.holds.discard(stream);
   }
 
   private announce(partition: string, count: number): void {

@@ -105,7 +105,8 @@ export async function ingestFile(path: string, name: string, o: IngestOptions): 
           continue;
         }
         good++;
-        (kept ?? drafts).push({ draft: r.draft, position: item.record!.position });
+        if (kept) kept.push({ draft: r.draft, position: item.record!.position });
+        else if (held && !checkOnly) drafts.push({ draft: r.draft, position: item.record!.position });
       }
       if (kept && kept.length > KEEP_DRAFTS_MAX) {
         // Too many to keep: commit held from here on (or, without holds, parse again to commit).
@@ -152,48 +153,22 @@ export async function ingestFile(path: string, name: string, o: IngestOptions): 
   if (held && !checkOnly) {
     // A failure here leaves the hold; the next read of the file resumes under it.
     await held.flush();
-    // Ids carry the hash of the bytes read; if the sender rewrote the file meanwhile, read it again.
-    if (!(await unchanged(path, st0))) {
-      await discardHeld();
-      return { kind: 'changed' };
-    }
-    await holds!.release(file.stream);
-    committed += held.committed;
-    duplicates += held.duplicates;
   } else {
-    if (held) {
-      // Checked whole and good: what is held may go (it also makes room), the rest follows.
-      await holds!.release(file.stream);
-      committed += held.committed;
-      duplicates += held.duplicates;
-    }
-    // Commit: from memory, or parsing the (verified same) bytes again.
-    const committer = new Committer(o.sink, file.stream, o.chunkRecords, o.maxChunksInFlight);
-    if (kept) {
-      if (o.signal.aborted) return committer.abandon();
-      await committer.add(kept);
-    } else {
-      try {
-        for await (const items of o.reader(sameBytes(path, print))) {
-          if (o.signal.aborted) return await committer.abandon();
-          const drafts: PositionedDraft[] = [];
-          for (const item of items) {
-            const r = item.record ? o.map(item.record, file) : undefined;
-            if (r?.ok) drafts.push({ draft: r.draft, position: item.record!.position });
-          }
-          await committer.add(drafts);
-        }
-      } catch (err) {
-        await committer.settle();
-        if (err instanceof FileChanged) return { kind: 'changed' };
-        throw err;
-      }
-    }
-    await committer.flush();
-    if (!(await unchanged(path, st0))) return { kind: 'changed' };
-    committed += committer.committed;
-    duplicates += committer.duplicates;
+    // Checked whole and good: what is held may go (it also makes room), the rest follows.
+    if (held) await holds!.release(file.stream);
+    const rest = await commitChecked(path, print, file, kept, o);
+    if ('kind' in rest) return rest;
+    committed = rest.committed;
+    duplicates = rest.duplicates;
   }
+  committed += held?.committed ?? 0;
+  duplicates += held?.duplicates ?? 0;
+  // Ids carry the hash of the bytes read; if the sender rewrote the file meanwhile, read it again.
+  if (!(await unchanged(path, st0))) {
+    await discardHeld();
+    return { kind: 'changed' };
+  }
+  if (held) await holds!.release(file.stream);
 
   const dest = await archiveFile(path, o.archiveDir);
   const outcome: IngestOutcome = { kind: 'archived', dest, records: total, committed, duplicates, bad };
@@ -202,6 +177,33 @@ export async function ingestFile(path: string, name: string, o: IngestOptions): 
     outcome.reportPath = await rejectFile(undefined, o.errorDir, report(name, o, file.sha256, 'partial', problems, total, bad, good, summary));
   }
   return outcome;
+}
+
+/** Commits a file already checked whole: from memory (small file), or parsing the (verified same) bytes again. */
+async function commitChecked(path: string, print: Fingerprint, file: FileInfo, kept: PositionedDraft[] | undefined, o: IngestOptions): Promise<Committer | IngestOutcome> {
+  const committer = new Committer(o.sink, file.stream, o.chunkRecords, o.maxChunksInFlight);
+  if (kept) {
+    if (o.signal.aborted) return committer.abandon();
+    await committer.add(kept);
+  } else {
+    try {
+      for await (const items of o.reader(sameBytes(path, print))) {
+        if (o.signal.aborted) return await committer.abandon();
+        const drafts: PositionedDraft[] = [];
+        for (const item of items) {
+          const r = item.record ? o.map(item.record, file) : undefined;
+          if (r?.ok) drafts.push({ draft: r.draft, position: item.record!.position });
+        }
+        await committer.add(drafts);
+      }
+    } catch (err) {
+      await committer.settle();
+      if (err instanceof FileChanged) return { kind: 'changed' };
+      throw err;
+    }
+  }
+  await committer.flush();
+  return committer;
 }
 
 /** The file's SHA-256 (event ids) and a digest of each fixed block (re-reads prove they read the same bytes). */
