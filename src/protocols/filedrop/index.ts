@@ -171,6 +171,8 @@ export class FiledropSource implements Source {
     const log = this.ctx.logger.child({ component: 'filedrop', connector: this.name, file: f.name });
     try {
       const r = await ingestFile(f.path, f.name, { ...this.ingest, signal: this.abort.signal });
+      // The file has moved on: its markers go before it is counted, so a count seen means the inbox is clean.
+      if (r.kind === 'archived' || r.kind === 'rejected') await Promise.all(f.markers.map((m) => unlink(join(this.inbox, m)).catch(() => undefined)));
       const at = new Date().toISOString();
       switch (r.kind) {
         case 'stopped':
@@ -198,7 +200,6 @@ export class FiledropSource implements Source {
       }
       this.pending.delete(f.name);
       this.scanner.forget(f.name);
-      await Promise.all(f.markers.map((m) => unlink(join(this.inbox, m)).catch(() => undefined)));
       return true;
     } catch (err) {
       return this.retryLater(f, err, log);
