@@ -6,17 +6,37 @@
  * stored strings on every send: the same bytes under the same Idempotency-Key.
  * Per partition, events past the last sealed batch's highest sequence are unsent.
  * Only the uplink seals and settles, one batch at a time per partition.
+ *
+ * The cursors and counts in memory change only once the write that sealed or
+ * removed a batch has committed: a failed transaction leaves them as they were.
  */
 import type { Database } from 'lmdb';
 import { PlantgateError } from '../errors.js';
 import { SEQ_MAX, batchId, type BatchRecord, type PartitionKey } from './layout.js';
 import type { BatchLimits, SealedBatch } from './types.js';
 
+/** Bodies built while sealing and kept for the first send, at most this many bytes in all. */
+const FRESH_BODIES_MAX_BYTES = 8 * 1024 * 1024;
+
+/** A settle's retry batch, and what it changed, applied to memory once its writes committed. */
+export interface SettleResult {
+  retry: SealedBatch | undefined;
+  commit(): void;
+}
+
 export class BatchLedger {
   /** Per partition: highest sequence of its last sealed batch. */
   private readonly sealedUpTo = new Map<string, number>();
+  /** Per partition: batch records in the table (none: no read needed to know). */
+  private readonly sealedCount = new Map<string, number>();
   /** Per partition: the limits of its last nextBatch, to seal the next full batch inside a settle. */
   private readonly lastLimits = new Map<string, BatchLimits>();
+  /**
+   * Bodies of batches just sealed, built from the strings read to seal them, until their
+   * first send: that send needs no second read of its events. Retries rebuild the body.
+   */
+  private readonly fresh = new Map<string, Buffer>();
+  private freshBytes = 0;
 
   constructor(
     private readonly table: Database<BatchRecord, PartitionKey>,
@@ -31,6 +51,7 @@ export class BatchLedger {
     for (const { key, value } of this.table.getRange()) {
       const top = value.seqs[value.seqs.length - 1]!;
       if (top > (this.sealedUpTo.get(key[0]) ?? 0)) this.sealedUpTo.set(key[0], top);
+      this.counted(key[0], 1);
     }
   }
 
@@ -42,39 +63,45 @@ export class BatchLedger {
   /** The oldest sealed batch, else a new one sealed durably from unsent events. */
   async next(partition: string, limits: BatchLimits): Promise<SealedBatch | undefined> {
     this.lastLimits.set(partition, limits);
-    for (const { value } of this.table.getRange({ start: [partition, 0], end: [partition, SEQ_MAX], limit: 1 })) return toSealed(partition, value);
-    const record = this.collect(partition, limits);
-    if (!record) return undefined;
-    this.seal(partition, record);
-    await this.table.put([partition, record.seqs[0]!], record);
-    return toSealed(partition, record);
+    const oldest = this.oldest(partition);
+    if (oldest) return toSealed(partition, oldest);
+    const next = this.collect(partition, limits);
+    if (!next) return undefined;
+    await this.table.put([partition, next.record.seqs[0]!], next.record);
+    this.sealed(partition, next.record, next.values);
+    return toSealed(partition, next.record);
   }
 
   /**
-   * Inside the settle transaction: removes the settled batch, stores the retry
-   * part, or else seals the next batch if it is already full (or any size, when
-   * the caller does not linger). A backlog, or a steady flow, thus needs one flush
-   * per batch, not two; otherwise a partial batch is left to next(), so lingering
-   * for more events still works.
+   * The settle's writes to the batches table, issued into `writes` in the caller's
+   * event-loop turn (so in its transaction): removes the settled batch, stores the
+   * retry part, or else seals the next batch if it is already full (or any size, when
+   * the caller does not linger or sends it next). A backlog, or a steady flow, thus
+   * needs one flush per batch, not two; otherwise a partial batch is left to next(),
+   * so lingering for more events still works. The caller runs `commit` once the
+   * writes committed.
    */
-  settleInTxn(batch: SealedBatch, retrySeqs: number[]): SealedBatch | undefined {
+  settleWrites(batch: SealedBatch, retrySeqs: number[], sendingNext: boolean, writes: Promise<boolean>[]): SettleResult {
     const p = batch.partition;
-    this.table.remove([p, batch.seqs[0]!]);
+    writes.push(this.table.remove([p, batch.seqs[0]!]));
+    const removed = (): void => {
+      this.counted(p, -1);
+      this.dropFresh(batch.id);
+    };
     if (retrySeqs.length > 0) {
       const retry = this.record(p, retrySeqs);
-      this.table.put([p, retrySeqs[0]!], retry);
-      return toSealed(p, retry);
+      writes.push(this.table.put([p, retrySeqs[0]!], retry));
+      return { retry: toSealed(p, retry), commit: () => (removed(), this.counted(p, 1)) };
     }
     const limits = this.lastLimits.get(p);
-    if (limits && !this.hasSealed(p)) {
+    if (limits && (this.sealedCount.get(p) ?? 0) <= 1) {
       const next = this.collect(p, limits);
-      if (next && (next.full || limits.sealPartialAhead)) {
-        const { full: _, ...record } = next;
-        this.table.put([p, record.seqs[0]!], record);
-        this.seal(p, record);
+      if (next && (next.full || limits.sealPartialAhead || sendingNext)) {
+        writes.push(this.table.put([p, next.record.seqs[0]!], next.record));
+        return { retry: undefined, commit: () => (removed(), this.sealed(p, next.record, next.values)) };
       }
     }
-    return undefined;
+    return { retry: undefined, commit: removed };
   }
 
   /** Replaces a batch by its two halves, in order, in one transaction. */
@@ -87,36 +114,62 @@ export class BatchLedger {
       this.table.remove([p, batch.seqs[0]!]);
       for (const h of halves) this.table.put([p, h.seqs[0]!], h);
     });
+    this.counted(p, 1);
+    this.dropFresh(batch.id);
     return [toSealed(p, halves[0]), toSealed(p, halves[1])];
   }
 
   body(batch: SealedBatch): Buffer {
-    const parts: string[] = new Array(batch.seqs.length);
+    const fresh = this.fresh.get(batch.id);
+    if (fresh) {
+      this.dropFresh(batch.id);
+      return fresh;
+    }
+    const values: string[] = new Array(batch.seqs.length);
     for (let i = 0; i < batch.seqs.length; i++) {
       const json = this.journal.get([batch.partition, batch.seqs[i]!]);
       if (json === undefined) throw new PlantgateError('PG_ERR_BUFFER_COMMIT', `event ${batch.seqs[i]} of batch ${batch.id} is missing from the journal`);
-      parts[i] = json;
+      values[i] = json;
     }
-    return Buffer.from(`[${parts.join(',')}]`);
+    return bodyOf(values);
   }
 
   forget(partition: string): void {
     this.sealedUpTo.delete(partition);
+    this.sealedCount.delete(partition);
     this.lastLimits.delete(partition);
   }
 
-  private seal(partition: string, record: BatchRecord): void {
+  private oldest(partition: string): BatchRecord | undefined {
+    if (!this.sealedCount.get(partition)) return undefined;
+    for (const { value } of this.table.getRange({ start: [partition, 0], end: [partition, SEQ_MAX], limit: 1 })) return value;
+    return undefined;
+  }
+
+  /** A batch record was stored: its events are no longer unsent; its body waits for the send. */
+  private sealed(partition: string, record: BatchRecord, values: string[]): void {
     this.sealedUpTo.set(partition, record.seqs[record.seqs.length - 1]!);
+    this.counted(partition, 1);
+    if (this.freshBytes + record.bytes > FRESH_BODIES_MAX_BYTES) return;
+    this.fresh.set(record.id, bodyOf(values));
+    this.freshBytes += record.bytes;
   }
 
-  private hasSealed(partition: string): boolean {
-    for (const _ of this.table.getKeys({ start: [partition, 0], end: [partition, SEQ_MAX], limit: 1 })) return true;
-    return false;
+  private counted(partition: string, delta: number): void {
+    this.sealedCount.set(partition, Math.max(0, (this.sealedCount.get(partition) ?? 0) + delta));
   }
 
-  /** The next batch of unsent events within the limits, and whether it is full. */
-  private collect(partition: string, limits: BatchLimits): (BatchRecord & { full: boolean }) | undefined {
+  private dropFresh(id: string): void {
+    const body = this.fresh.get(id);
+    if (!body) return;
+    this.fresh.delete(id);
+    this.freshBytes -= body.length;
+  }
+
+  /** The next batch of unsent events within the limits, its events' JSON, and whether it is full. */
+  private collect(partition: string, limits: BatchLimits): { record: BatchRecord; values: string[]; full: boolean } | undefined {
     const seqs: number[] = [];
+    const values: string[] = [];
     let bytes = 2;
     let full = false;
     for (const { key, value } of this.journal.getRange({ start: [partition, this.unsentFrom(partition)], end: this.unsentEnd(partition), limit: limits.maxEvents })) {
@@ -126,16 +179,23 @@ export class BatchLedger {
         break;
       }
       seqs.push(key[1]);
+      values.push(value);
       bytes += size;
     }
     if (seqs.length === 0) return undefined;
-    return { id: batchId(this.storeId(), seqs), seqs, bytes: bytes - 1, sealedAt: new Date().toISOString(), full: full || seqs.length === limits.maxEvents };
+    const record = { id: batchId(this.storeId(), seqs), seqs, bytes: bytes - 1, sealedAt: new Date().toISOString() };
+    return { record, values, full: full || seqs.length === limits.maxEvents };
   }
 
   private record(partition: string, seqs: number[]): BatchRecord {
     const bytes = seqs.reduce((n, s) => n + Buffer.byteLength(this.journal.get([partition, s]) ?? '') + 1, 1);
     return { id: batchId(this.storeId(), seqs), seqs, bytes, sealedAt: new Date().toISOString() };
   }
+}
+
+/** The request body: the events' stored JSON as one array, the same bytes from the same strings. */
+function bodyOf(values: string[]): Buffer {
+  return Buffer.from(`[${values.join(',')}]`);
 }
 
 function toSealed(partition: string, r: BatchRecord): SealedBatch {

@@ -52,11 +52,12 @@ export class DeadLetters {
     return entry;
   }
 
-  /** Records an ERP-refused event; call inside the settle transaction. */
-  putInTxn(connector: string, input: RejectedInput): void {
+  /** Records an ERP-refused event, in the settle's transaction (a write issued in the same event-loop turn). */
+  putRejected(connector: string, input: RejectedInput): Promise<boolean> {
     const dlid = this.hooks.nextSequence();
-    this.table.put(dlid, { dlid, at: new Date().toISOString(), connector, code: input.code, reason: input.reason, partition: input.partition, event: input.event });
+    const written = this.table.put(dlid, { dlid, at: new Date().toISOString(), connector, code: input.code, reason: input.reason, partition: input.partition, event: input.event });
     this.hooks.logger.warn({ code: input.code, dlid, eventId: input.event['id'], partition: input.partition, reason: input.reason }, 'event refused by the ERP: dead-lettered');
+    return written;
   }
 
   list(opts: { limit?: number; afterDlid?: number } = {}): DeadLetter[] {

@@ -283,20 +283,26 @@ export class BufferStore implements Outbox {
     return JSON.parse(this.body(batch).toString('utf8')) as Record<string, unknown>[];
   }
 
-  async settle(batch: SealedBatch, outcome: BatchOutcome): Promise<SealedBatch | undefined> {
+  /**
+   * Plain writes issued in one event-loop turn, which lmdb-js commits as one transaction:
+   * a transaction callback would hold LMDB's write lock (and every source's commit)
+   * until the main thread gets round to running it.
+   */
+  async settle(batch: SealedBatch, outcome: BatchOutcome, sendingNext = false): Promise<SealedBatch | undefined> {
     const p = batch.partition;
-    let retry: SealedBatch | undefined;
-    await this.env.transaction(() => {
-      for (const seq of outcome.delivered) this.journal.remove([p, seq]);
-      for (const r of outcome.rejected) {
-        const json = this.journal.get([p, r.seq]);
-        if (json === undefined) continue;
-        this.deadLetters.putInTxn('uplink', { code: r.code, reason: r.reason, partition: p, event: JSON.parse(json) as Record<string, unknown> });
-        this.journal.remove([p, r.seq]);
-      }
-      retry = this.ledger.settleInTxn(batch, outcome.retry);
-      this.meta.put(META.lastSequence, this.counts.lastSeq);
-    });
+    const writes: Promise<boolean>[] = [];
+    for (const seq of outcome.delivered) writes.push(this.journal.remove([p, seq]));
+    for (const r of outcome.rejected) {
+      const json = this.journal.get([p, r.seq]);
+      if (json === undefined) continue;
+      writes.push(this.deadLetters.putRejected('uplink', { code: r.code, reason: r.reason, partition: p, event: JSON.parse(json) as Record<string, unknown> }));
+      writes.push(this.journal.remove([p, r.seq]));
+    }
+    const { retry, commit } = this.ledger.settleWrites(batch, outcome.retry, sendingNext, writes);
+    writes.push(this.meta.put(META.lastSequence, this.counts.lastSeq));
+    // lmdb-js hands every write of one transaction the same promise.
+    await Promise.all(new Set(writes));
+    commit();
     this.counts.pending -= outcome.delivered.length + outcome.rejected.length;
     this.counts.counters.delivered += outcome.delivered.length;
     this.counts.counters.deadLettered += outcome.rejected.length;

@@ -60,8 +60,13 @@ export interface Outbox {
   body(batch: SealedBatch): Buffer;
   /** The events of a batch, parsed (for per-event handling and the status page). */
   events(batch: SealedBatch): Record<string, unknown>[];
-  /** Applies the ERP's answer durably in one transaction. Returns the batch that replaces it (the retry events), if any. */
-  settle(batch: SealedBatch, outcome: BatchOutcome): Promise<SealedBatch | undefined>;
+  /**
+   * Applies the ERP's answer durably in one transaction. Returns the batch that replaces
+   * it (the retry events), if any. Without one, the same transaction seals the next batch
+   * when it is full, or whatever its size under `sealPartialAhead` or `sendingNext` (the
+   * caller sends it at once).
+   */
+  settle(batch: SealedBatch, outcome: BatchOutcome, sendingNext?: boolean): Promise<SealedBatch | undefined>;
   /** Replaces a batch by its two halves, in order (400/422 isolation, 413). A batch of one event cannot be split. */
   split(batch: SealedBatch): Promise<[SealedBatch, SealedBatch]>;
 }

@@ -14,6 +14,13 @@ export interface Partition {
   lingering: boolean;
   /** A batch that must go next: the one being retried, a split's first half, a 207 replacement. */
   current?: SealedBatch;
+  /**
+   * Accepted by the ERP, not yet settled: it is settled in the transaction that seals
+   * the next batch (one write per batch, not two), or alone once the partition idles.
+   */
+  accepted?: SealedBatch;
+  /** Settles `accepted` if nothing else comes to seal with it. */
+  settleTimer?: NodeJS.Timeout;
   /** More sealed batches may exist (a split's second half, a restart): don't linger. */
   sealedAhead: boolean;
   /** The last batch sealed was full: more unsent events are likely, don't linger. */

@@ -5,6 +5,10 @@
  *  - Within a partition, batch n+1 is never sent before batch n is settled
  *    (`outbox.settle` resolved): a partition is held by at most one worker, and a
  *    worker asks for the next batch only after settling the current one.
+ *  - A batch the ERP accepted is settled in the transaction that seals the next
+ *    one, or alone after SETTLE_IDLE_MS without one: a steady flow costs one write
+ *    per batch, not two. Until then it stays sealed; a crash resends it under the
+ *    same key, which the ERP recognises.
  *  - At most `concurrency` partitions have a request in flight. Ready partitions
  *    wait in one FIFO; after each batch a partition goes to its tail, so a busy
  *    partition cannot starve the others (round robin).
@@ -28,6 +32,9 @@ import { retryDelay, retryPolicy } from './retry-policy.js';
 import type { Uplink, UplinkAlarm, UplinkCounters, UplinkError, UplinkEvents, UplinkListener, UplinkState, UplinkStatus } from './types.js';
 
 export type * from './types.js';
+
+/** How long an accepted batch waits for a next one to be settled with (see the header). */
+const SETTLE_IDLE_MS = 20;
 
 export interface UplinkOptions {
   config: UplinkConfig;
@@ -75,7 +82,9 @@ export function createUplink(opts: UplinkOptions): Uplink {
 
   function clearTimer(p: Partition): void {
     if (p.timer) clearTimeout(p.timer);
+    if (p.settleTimer) clearTimeout(p.settleTimer);
     p.timer = undefined;
+    p.settleTimer = undefined;
     p.lingering = false;
   }
 
@@ -107,7 +116,10 @@ export function createUplink(opts: UplinkOptions): Uplink {
     p.state = 'idle';
     if (!running) return;
     if (p.current || p.sealedAhead || p.lastBatchFull) return enqueue(p);
-    if (!p.appended) return;
+    if (!p.appended) {
+      if (p.accepted && !p.settleTimer) p.settleTimer = setTimeout(() => enqueue(p), SETTLE_IDLE_MS);
+      return;
+    }
     if (config.lingerMs === 0) return enqueue(p);
     const now = Date.now();
     const left = (p.pendingSince ?? now) + config.lingerMs - now;
@@ -149,6 +161,8 @@ export function createUplink(opts: UplinkOptions): Uplink {
   /** One batch of one partition: send, classify, settle or arrange the retry. */
   async function work(p: Partition): Promise<void> {
     try {
+      // Whatever is sealed now goes out next: seal it in the accepted batch's settle.
+      if (p.accepted) await settleAccepted(p, true);
       let batch = p.current;
       if (!batch) {
         // Events appended from here on are not in this batch; they wake the next one.
@@ -191,7 +205,13 @@ export function createUplink(opts: UplinkOptions): Uplink {
     const n = batch.seqs.length;
     switch (v.outcome) {
       case 'delivered': {
-        await outbox.settle(batch, { delivered: batch.seqs, rejected: [], retry: [] });
+        if (config.lingerMs === 0 && outbox.hasUnsent(p.name)) {
+          // Events wait (maybe not yet announced): settle and seal them in one write, and send at once.
+          await outbox.settle(batch, { delivered: batch.seqs, rejected: [], retry: [] }, true);
+          p.sealedAhead = true;
+        } else {
+          p.accepted = batch;
+        }
         delivered(p, batch, n, v.status);
         if (v.alreadySeen) log.debug({ partition: p.name, batchId: batch.id }, 'ERP had already accepted this batch (409)');
         return;
@@ -224,6 +244,12 @@ export function createUplink(opts: UplinkOptions): Uplink {
         backoff(p, batch.id, { code: v.code, reason: v.reason, ...(v.status !== undefined ? { status: v.status } : {}), ...(v.retryAfterMs !== undefined ? { retryAfterMs: v.retryAfterMs } : {}) });
         return;
     }
+  }
+
+  async function settleAccepted(p: Partition, sendingNext: boolean): Promise<void> {
+    const batch = p.accepted!;
+    await outbox.settle(batch, { delivered: batch.seqs, rejected: [], retry: [] }, sendingNext);
+    p.accepted = undefined;
   }
 
   function delivered(p: Partition, batch: SealedBatch, n: number, status: number): void {
@@ -361,6 +387,7 @@ export function createUplink(opts: UplinkOptions): Uplink {
         }
         clearTimeout(timer);
       }
+      await Promise.all([...parts.values()].filter((p) => p.accepted).map((p) => settleAccepted(p, false).catch((err: unknown) => log.warn({ err: describeError(err), partition: p.name, batchId: p.accepted?.id }, 'could not settle an accepted batch; it is resent after a restart and the ERP recognises its key'))));
       await sink?.destroy().catch(() => undefined);
       for (const p of parts.values()) p.state = 'idle';
       setState('stopped', 'stop requested');

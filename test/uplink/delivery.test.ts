@@ -58,6 +58,25 @@ describe('uplink delivery', () => {
     assert.equal(r.orderViolations, 0);
   });
 
+  it('settles an accepted batch with the next seal, alone when nothing follows, and before stopping', async (t) => {
+    const w = await world(t);
+    await w.fill(3, { prefix: 'a' });
+    await w.accepted(3, 5000);
+    // Nothing follows: settled alone soon after, not left in the buffer.
+    await waitFor(() => w.buffer.stats().pendingEvents === 0, 'the accepted batch to be settled alone', 2000);
+    assert.equal(w.buffer.stats().counters.delivered, 3);
+
+    // One more event: accepted, then the uplink stops before the idle settle would run.
+    await w.fill(1, { prefix: 'b' });
+    await w.accepted(4, 5000);
+    await w.uplink.stop(1000);
+    assert.equal(w.buffer.stats().pendingEvents, 0, 'stop settles what the ERP accepted');
+    assert.equal(w.buffer.stats().counters.delivered, 4);
+    const r = w.erp.report();
+    assert.equal(r.retriesSeen, 0);
+    assert.equal(r.duplicates, 0);
+  });
+
   it('waits up to lingerMs to fill a batch, and no longer', async (t) => {
     const w = await world(t, { lingerMs: 400, maxBatchEvents: 50 });
     const at = Date.now();
