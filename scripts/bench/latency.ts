@@ -8,7 +8,7 @@
  * sentAt, i.e. publish → ERP accepted. The receiver shares the two cores with the
  * daemon, so it is kept lean, as the publisher is: it reads each event's id and
  * sentAt from the body bytes instead of parsing every event into objects (that
- * parse, and the collections it caused, cost the receiver a quarter of a core and
+ * parse, and the collections it caused, were a third of the receiver's CPU, with
  * pauses of up to 16 ms, all counted as gateway latency). The first WARMUP_MS are warm-up: a fresh
  * daemon compiles its hot paths and opens its connections while the load already
  * runs, falls behind by a few hundred ms and catches up over the next two seconds
