@@ -37,6 +37,14 @@ export class BatchLedger {
    */
   private readonly fresh = new Map<string, Buffer>();
   private freshBytes = 0;
+  /** Events whose puts are pending in this event-loop turn, offered to a seal in the same turn (store.ts). */
+  private offered: { partition: string; seqs: number[]; values: string[] } | undefined;
+  /**
+   * Per partition, the first sequence of each write not yet flushed (a commit, a
+   * replay). Its events may not be visible yet, and a later write's may already be
+   * (LMDB can commit them in another order): nothing from the lowest on is sealed.
+   */
+  private readonly pending = new Map<string, number[]>();
 
   constructor(
     private readonly table: Database<BatchRecord, PartitionKey>,
@@ -134,6 +142,38 @@ export class BatchLedger {
     return bodyOf(values);
   }
 
+  /**
+   * Lets a seal in this event-loop turn take these events too, after the partition's
+   * visible ones: their puts are pending in this turn's transaction, which the seal
+   * joins. The caller withdraws them (undefined) before the turn ends.
+   */
+  offer(partition: string, seqs: number[], values: string[]): void;
+  offer(none: undefined): void;
+  offer(partition: string | undefined, seqs: number[] = [], values: string[] = []): void {
+    this.offered = partition === undefined ? undefined : { partition, seqs, values };
+  }
+
+  writing(partition: string, firstSeq: number): void {
+    const firsts = this.pending.get(partition);
+    if (firsts) firsts.push(firstSeq);
+    else this.pending.set(partition, [firstSeq]);
+  }
+
+  written(partition: string, firstSeq: number): void {
+    const firsts = this.pending.get(partition);
+    if (!firsts) return;
+    const i = firsts.indexOf(firstSeq);
+    if (i >= 0) firsts.splice(i, 1);
+    if (firsts.length === 0) this.pending.delete(partition);
+  }
+
+  /** Journal key a seal stops before: the partition's hold floor, or its first pending write. */
+  sealableEnd(partition: string): PartitionKey {
+    const end = this.unsentEnd(partition);
+    const firsts = this.pending.get(partition);
+    return firsts ? [partition, Math.min(end[1], ...firsts)] : end;
+  }
+
   forget(partition: string): void {
     this.sealedUpTo.delete(partition);
     this.sealedCount.delete(partition);
@@ -166,25 +206,41 @@ export class BatchLedger {
     this.freshBytes -= body.length;
   }
 
-  /** The next batch of unsent events within the limits, its events' JSON, and whether it is full. */
+  /**
+   * The next batch of unsent events within the limits (the visible ones, then those
+   * offered in this turn), its events' JSON, and whether it is full.
+   */
   private collect(partition: string, limits: BatchLimits): { record: BatchRecord; values: string[]; full: boolean } | undefined {
     const seqs: number[] = [];
     const values: string[] = [];
     let bytes = 2;
     let full = false;
-    for (const { key, value } of this.journal.getRange({ start: [partition, this.unsentFrom(partition)], end: this.unsentEnd(partition), limit: limits.maxEvents })) {
+    /** Adds an event unless the batch has no room for it; false once the batch is full. */
+    const take = (seq: number, value: string): boolean => {
       const size = Buffer.byteLength(value) + 1;
       if (seqs.length > 0 && bytes + size > limits.maxBytes) {
         full = true;
-        break;
+        return false;
       }
-      seqs.push(key[1]);
+      seqs.push(seq);
       values.push(value);
       bytes += size;
+      if (seqs.length === limits.maxEvents) full = true;
+      return !full;
+    };
+    const end = this.sealableEnd(partition);
+    let last = this.unsentFrom(partition) - 1;
+    for (const { key, value } of this.journal.getRange({ start: [partition, last + 1], end, limit: limits.maxEvents })) {
+      last = key[1];
+      if (!take(key[1], value)) break;
+    }
+    const offered = this.offered?.partition === partition ? this.offered : undefined;
+    if (offered && !full) {
+      for (let i = 0; i < offered.seqs.length && offered.seqs[i]! < end[1]; i++) if (offered.seqs[i]! > last && !take(offered.seqs[i]!, offered.values[i]!)) break;
     }
     if (seqs.length === 0) return undefined;
     const record = { id: batchId(this.storeId(), seqs), seqs, bytes: bytes - 1, sealedAt: new Date().toISOString() };
-    return { record, values, full: full || seqs.length === limits.maxEvents };
+    return { record, values, full };
   }
 
   private record(partition: string, seqs: number[]): BatchRecord {

@@ -18,6 +18,8 @@ export interface DeadLetterHooks {
   appended(partition: string, json: string, seq: number): void;
   /** The replay transaction committed: the uplink may read the event now. */
   committed(partition: string): void;
+  /** The replay transaction ended, committed or not, after `appended`. */
+  ended(partition: string, seq: number): void;
   logger: Logger;
 }
 
@@ -87,12 +89,16 @@ export class DeadLetters {
     }
     const partition = entry.partition;
     let sequence = 0;
-    await this.env.transaction(() => {
-      sequence = this.hooks.nextSequence();
-      const event = { ...entry.event, sequence: String(sequence) };
-      this.hooks.appended(partition, JSON.stringify(event), sequence);
-      this.table.remove(dlid);
-    });
+    try {
+      await this.env.transaction(() => {
+        sequence = this.hooks.nextSequence();
+        const event = { ...entry.event, sequence: String(sequence) };
+        this.hooks.appended(partition, JSON.stringify(event), sequence);
+        this.table.remove(dlid);
+      });
+    } finally {
+      if (sequence > 0) this.hooks.ended(partition, sequence);
+    }
     this.hooks.committed(partition);
     this.hooks.logger.info({ dlid, sequence, partition }, 'dead letter replayed');
     return { sequence, partition };

@@ -6,6 +6,13 @@
  * event-loop turn, so LMDB commits them in one transaction. The caller's promise
  * resolves only once that transaction is flushed (store.ts's header says what a
  * crash leaves).
+ *
+ * The events are offered to the uplink in the same turn, while their puts are still
+ * pending: an idle partition seals them then, and its seal rides in their transaction
+ * (one flush before both the acknowledgement and the send, instead of two in a row).
+ * Each commit's first sequence per partition is registered as pending until it is
+ * flushed: nothing from there on is sealed before (batches.ts), so a batch never
+ * skips an event it cannot see yet.
  */
 import type { Database } from 'lmdb';
 import type { Logger } from 'pino';
@@ -49,6 +56,22 @@ export interface IntakeParts {
   closed: () => boolean;
   /** Events of a partition were committed (the outbox wakes the uplink). */
   announce: (partition: string, count: number) => void;
+  /** Events of a partition were just staged: the uplink may seal them in this turn. */
+  offer: (partition: string, seqs: number[], values: string[]) => void;
+  /** A write of a partition from `firstSeq` on is pending; `written` when it is flushed or failed. */
+  writing: (partition: string, firstSeq: number) => void;
+  written: (partition: string, firstSeq: number) => void;
+}
+
+/** Events of one partition staged in one call, in sequence order, offered to the uplink. */
+class Offer {
+  readonly seqs: number[] = [];
+  readonly values: string[] = [];
+
+  push(seq: number, json: string): void {
+    this.seqs.push(seq);
+    this.values.push(json);
+  }
 }
 
 /** A commit's puts, issued and not yet flushed. */
@@ -57,6 +80,8 @@ interface Staged {
   writes: Promise<boolean>[];
   dedupeKeys: string[];
   partitions: string[];
+  /** Per partition, the first sequence staged: pending until flushed. */
+  firstSeqs: Map<string, number>;
 }
 
 export class Intake {
@@ -101,6 +126,7 @@ export class Intake {
     const writes: Promise<boolean>[] = [];
     const dedupeKeys: string[] = [];
     const partitions: string[] = [];
+    const offers = new Map<string, Offer>();
     // The envelope's fixed part, JSON-encoded once per call; each event adds its own fields.
     const common = `,"source":${JSON.stringify(source)}`;
     const received = `,"receivedtime":"${new Date().toISOString()}","datacontenttype":"application/json","data":`;
@@ -130,6 +156,9 @@ export class Intake {
         `,"sequence":"${seq}","partitionkey":${JSON.stringify(draft.partitionkey)},"correlationid":${draft.correlationid !== undefined ? JSON.stringify(draft.correlationid) : idJson}` +
         `${received}${dataJson ?? JSON.stringify(draft.data)}}`;
       writes.push(this.p.journal.put([draft.partitionkey, seq], json));
+      let offer = offers.get(draft.partitionkey);
+      if (!offer) offers.set(draft.partitionkey, (offer = new Offer()));
+      offer.push(seq, json);
       if (hold) holds.note(hold.stream, hold.connector, hold.file, draft.partitionkey, seq, writes);
       if (!range) {
         if (draft.id !== undefined) dedupeKeys.push(dedupe.rememberId(draft.id, seq, writes));
@@ -140,10 +169,17 @@ export class Intake {
     }
     if (range && writes.length) dedupeKeys.push(dedupe.rememberRange(range.stream, range.from, range.to, writes));
     this.committing += partitions.length;
-    return { outcomes, writes, dedupeKeys, partitions };
+    // Offered before they count as pending: a seal in this turn joins their transaction.
+    if (!hold) for (const [p, offer] of offers) this.p.offer(p, offer.seqs, offer.values);
+    const firstSeqs = new Map<string, number>();
+    for (const [p, offer] of offers) {
+      firstSeqs.set(p, offer.seqs[0]!);
+      this.p.writing(p, offer.seqs[0]!);
+    }
+    return { outcomes, writes, dedupeKeys, partitions, firstSeqs };
   }
 
-  private async flushed({ outcomes, writes, dedupeKeys, partitions }: Staged): Promise<CommitOutcome[]> {
+  private async flushed({ outcomes, writes, dedupeKeys, partitions, firstSeqs }: Staged): Promise<CommitOutcome[]> {
     const { counts } = this.p;
     const n = partitions.length;
     try {
@@ -158,6 +194,7 @@ export class Intake {
       throw new PlantgateError('PG_ERR_BUFFER_COMMIT', `could not commit ${n > 0 ? `${n} event(s)` : 'the original of a resent event'} to ${this.p.dataDir}: ${describeError(err)}. Check disk space and permissions; sources will resend.`, undefined, { cause: err });
     } finally {
       this.committing -= n;
+      for (const [p, first] of firstSeqs) this.p.written(p, first);
       this.p.dedupe.settled(dedupeKeys);
     }
     counts.pending += n;

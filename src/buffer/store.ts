@@ -31,12 +31,16 @@
  *              A commit that names a stream range puts the range instead of one
  *              dedupe entry per event, in the same transaction; the source skips
  *              what the ranges cover when it reads the stream again.
- *   seal       one put of the batch record, awaited before the first send, or
- *              made inside the previous batch's settle transaction (batches.ts).
- *              Crash after: the same batch (same id, same bytes) is sent after restart.
+ *   seal       one put of the batch record, awaited before the first send; made in
+ *              the previous batch's settle transaction, or in the transaction of the
+ *              events it takes (an idle partition seals events as they are committed).
+ *              Never past a write still pending (batches.ts). Crash before: the events
+ *              are unsent (or, sealed with them, not stored). Crash after: the same
+ *              batch (same id, same bytes) is sent after restart.
  *   settle     one transaction removes the batch record and its delivered events,
- *              moves rejected events to dead-letters, and writes the retry batch.
- *              Crash before it: the batch is resent with the same Idempotency-Key.
+ *              moves rejected events to dead-letters, and writes the retry batch (or
+ *              seals the next). Crash before it, even after the ERP accepted the
+ *              batch: it is resent with the same Idempotency-Key.
  *   split      one transaction replaces a batch record by its two halves.
  *   hold       the hold record rides in the transaction of its first event in each
  *              partition. Release: one transaction removes it. Discard: the record is
@@ -152,11 +156,15 @@ export class BufferStore implements Outbox {
       storeId: () => this.storeId,
       closed: () => this.closed,
       announce: (partition, count) => this.announce(partition, count),
+      offer: (partition, seqs, values) => this.offer(partition, seqs, values),
+      writing: (partition, firstSeq) => this.ledger.writing(partition, firstSeq),
+      written: (partition, firstSeq) => this.ledger.written(partition, firstSeq),
     });
     this.deadLetters = new DeadLetters(this.env, this.env.openDB({ name: TABLES.deadLetters }), {
       nextSequence: () => ++this.counts.lastSeq,
       appended: (partition, json, seq) => this.appendReplayed(partition, json, seq),
       committed: (partition) => this.announce(partition, 1),
+      ended: (partition, seq) => this.ledger.written(partition, seq),
       logger: this.log,
     });
   }
@@ -222,12 +230,29 @@ export class BufferStore implements Outbox {
     for (const listener of this.appendListeners) listener(partition, count);
   }
 
+  /**
+   * Wakes the uplink for events whose puts are still pending (intake.ts): an idle
+   * partition seals them in this event-loop turn, so in their transaction. A held
+   * partition waits for its hold to end.
+   */
+  private offer(partition: string, seqs: number[], values: string[]): void {
+    this.partitionSet.add(partition);
+    if (this.holds.floor(partition) !== undefined) return;
+    this.ledger.offer(partition, seqs, values);
+    try {
+      for (const listener of this.appendListeners) listener(partition, seqs.length);
+    } finally {
+      this.ledger.offer(undefined);
+    }
+  }
+
   /** Journal key below which a partition's events may be sealed: its first held sequence, else all. */
   private unsentEnd(partition: string): PartitionKey {
     return [partition, this.holds.floor(partition) ?? SEQ_MAX];
   }
 
   private appendReplayed(partition: string, json: string, seq: number): void {
+    this.ledger.writing(partition, seq);
     this.journal.put([partition, seq], json);
     this.counts.pending++;
   }
@@ -249,7 +274,7 @@ export class BufferStore implements Outbox {
   }
 
   hasUnsent(partition: string): boolean {
-    for (const _ of this.journal.getKeys({ start: [partition, this.ledger.unsentFrom(partition)], end: this.unsentEnd(partition), limit: 1 })) return true;
+    for (const _ of this.journal.getKeys({ start: [partition, this.ledger.unsentFrom(partition)], end: this.ledger.sealableEnd(partition), limit: 1 })) return true;
     return false;
   }
 

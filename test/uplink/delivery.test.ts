@@ -77,6 +77,54 @@ describe('uplink delivery', () => {
     assert.equal(r.duplicates, 0);
   });
 
+  it('seals events while their commit is written, and never past an earlier commit of the partition still being written', async (t) => {
+    // Commits of one partition in consecutive event-loop turns: the second is offered to
+    // the idle uplink while the first may not be visible yet. A batch sealed from the
+    // second alone would strand the first below the outbox cursor, never sent.
+    const w = await world(t);
+    const sink = w.buffer.sinkFor('test');
+    const rounds = 40;
+    const commits: Promise<unknown>[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const partitionkey = `site1/line${i}`;
+      const event = (n: string) => ({ draft: { id: `r${i}-${n}`, type: 'production.completion', time: new Date().toISOString(), partitionkey, data: { n } } });
+      commits.push(sink.commit([event('a')]));
+      await new Promise((r) => setImmediate(r));
+      commits.push(sink.commit([event('b')]));
+      await Promise.all(commits);
+    }
+    await w.accepted(2 * rounds, 5000);
+    const r = w.erp.report();
+    assert.equal(r.accepted, 2 * rounds);
+    assert.equal(r.duplicates, 0);
+    assert.equal(r.orderViolations, 0, JSON.stringify(r.orderViolationDetails));
+    await waitFor(() => w.buffer.stats().pendingEvents === 0, 'the buffer to drain', 2000);
+  });
+
+  it('a replayed dead letter still being written is not skipped by a batch sealed from a newer commit', async (t) => {
+    const w = await world(t, {}, { start: false });
+    const rounds = 60;
+    const partitionOf = (i: number) => `site2/line${i}`;
+    const sink = w.buffer.sinkFor('test');
+    for (let i = 0; i < rounds; i++) {
+      await sink.commit([{ draft: { id: `old-${i}`, type: 'production.completion', time: new Date().toISOString(), partitionkey: partitionOf(i), data: {} } }]);
+      const batch = (await w.buffer.nextBatch(partitionOf(i), { maxEvents: 10, maxBytes: 1e6 }))!;
+      await w.buffer.settle(batch, { delivered: [], rejected: [{ seq: batch.seqs[0]!, code: 'PG_ERR_UPLINK_REJECTED', reason: 'test' }], retry: [] });
+    }
+    const letters = w.buffer.deadLetters.list({ limit: rounds });
+    assert.equal(letters.length, rounds);
+    w.uplink.start();
+    for (let i = 0; i < rounds; i++) {
+      const replayed = w.buffer.deadLetters.replay(letters[i]!.dlid);
+      await new Promise((r) => setImmediate(r));
+      await Promise.all([replayed, sink.commit([{ draft: { id: `new-${i}`, type: 'production.completion', time: new Date().toISOString(), partitionkey: partitionOf(i), data: {} } }])]);
+    }
+    await w.accepted(2 * rounds, 5000);
+    const r = w.erp.report();
+    assert.equal(r.duplicates, 0);
+    assert.equal(r.orderViolations, 0, JSON.stringify(r.orderViolationDetails));
+  });
+
   it('waits up to lingerMs to fill a batch, and no longer', async (t) => {
     const w = await world(t, { lingerMs: 400, maxBatchEvents: 50 });
     const at = Date.now();
