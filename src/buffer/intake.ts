@@ -54,8 +54,8 @@ export interface IntakeParts {
   gatewayId: string;
   storeId: () => string;
   closed: () => boolean;
-  /** Events of a partition were committed (the outbox wakes the uplink). */
-  announce: (partition: string, count: number) => void;
+  /** Events of a partition were committed, up to `lastSeq` (the outbox wakes the uplink unless they are sealed already). */
+  announce: (partition: string, count: number, lastSeq: number) => void;
   /** Events of a partition were just staged: the uplink may seal them in this turn. */
   offer: (partition: string, seqs: number[], values: string[]) => void;
   /** A write of a partition from `firstSeq` on is pending; `written` when it is flushed or failed. */
@@ -79,9 +79,10 @@ interface Staged {
   outcomes: CommitOutcome[];
   writes: Promise<boolean>[];
   dedupeKeys: string[];
-  partitions: string[];
-  /** Per partition, the first sequence staged: pending until flushed. */
-  firstSeqs: Map<string, number>;
+  /** New events (not resends). */
+  events: number;
+  /** Per partition: its events in this commit (the first is pending until flushed). */
+  runs: Map<string, { first: number; last: number; count: number }>;
 }
 
 export class Intake {
@@ -125,7 +126,7 @@ export class Intake {
     const outcomes: CommitOutcome[] = [];
     const writes: Promise<boolean>[] = [];
     const dedupeKeys: string[] = [];
-    const partitions: string[] = [];
+    let events = 0;
     const offers = new Map<string, Offer>();
     // The envelope's fixed part, JSON-encoded once per call; each event adds its own fields.
     const common = `,"source":${JSON.stringify(source)}`;
@@ -164,24 +165,23 @@ export class Intake {
         if (draft.id !== undefined) dedupeKeys.push(dedupe.rememberId(draft.id, seq, writes));
         else if (transport) dedupeKeys.push(dedupe.rememberTransport(transport.key, transport.hash, seq, writes));
       }
-      partitions.push(draft.partitionkey);
+      events++;
       outcomes.push({ id, sequence: seq, duplicate: false });
     }
     if (range && writes.length) dedupeKeys.push(dedupe.rememberRange(range.stream, range.from, range.to, writes));
-    this.committing += partitions.length;
+    this.committing += events;
     // Offered before they count as pending: a seal in this turn joins their transaction.
     if (!hold) for (const [p, offer] of offers) this.p.offer(p, offer.seqs, offer.values);
-    const firstSeqs = new Map<string, number>();
-    for (const [p, offer] of offers) {
-      firstSeqs.set(p, offer.seqs[0]!);
-      this.p.writing(p, offer.seqs[0]!);
+    const runs: Staged['runs'] = new Map();
+    for (const [p, { seqs }] of offers) {
+      runs.set(p, { first: seqs[0]!, last: seqs[seqs.length - 1]!, count: seqs.length });
+      this.p.writing(p, seqs[0]!);
     }
-    return { outcomes, writes, dedupeKeys, partitions, firstSeqs };
+    return { outcomes, writes, dedupeKeys, events, runs };
   }
 
-  private async flushed({ outcomes, writes, dedupeKeys, partitions, firstSeqs }: Staged): Promise<CommitOutcome[]> {
+  private async flushed({ outcomes, writes, dedupeKeys, events: n, runs }: Staged): Promise<CommitOutcome[]> {
     const { counts } = this.p;
-    const n = partitions.length;
     try {
       // lmdb-js hands every put of one transaction the same promise: wait for each transaction once.
       await Promise.all(new Set(writes));
@@ -194,19 +194,12 @@ export class Intake {
       throw new PlantgateError('PG_ERR_BUFFER_COMMIT', `could not commit ${n > 0 ? `${n} event(s)` : 'the original of a resent event'} to ${this.p.dataDir}: ${describeError(err)}. Check disk space and permissions; sources will resend.`, undefined, { cause: err });
     } finally {
       this.committing -= n;
-      for (const [p, first] of firstSeqs) this.p.written(p, first);
+      for (const [p, { first }] of runs) this.p.written(p, first);
       this.p.dedupe.settled(dedupeKeys);
     }
     counts.pending += n;
     counts.counters.committed += n;
-    let run = 0;
-    for (let i = 0; i < partitions.length; i++) {
-      run++;
-      if (partitions[i] !== partitions[i + 1]) {
-        this.p.announce(partitions[i]!, run);
-        run = 0;
-      }
-    }
+    for (const [p, { last, count }] of runs) this.p.announce(p, count, last);
     return outcomes;
   }
 }

@@ -155,7 +155,7 @@ export class BufferStore implements Outbox {
       gatewayId: opts.gatewayId,
       storeId: () => this.storeId,
       closed: () => this.closed,
-      announce: (partition, count) => this.announce(partition, count),
+      announce: (partition, count, lastSeq) => this.announce(partition, count, lastSeq),
       offer: (partition, seqs, values) => this.offer(partition, seqs, values),
       writing: (partition, firstSeq) => this.ledger.writing(partition, firstSeq),
       written: (partition, firstSeq) => this.ledger.written(partition, firstSeq),
@@ -223,10 +223,12 @@ export class BufferStore implements Outbox {
     return this.holds.discard(stream);
   }
 
-  private announce(partition: string, count: number): void {
+  private announce(partition: string, count: number, lastSeq = SEQ_MAX): void {
     this.partitionSet.add(partition);
     // Held partitions are woken when their hold ends: nothing past the hold can be sent before.
     if (this.holds.floor(partition) !== undefined) return;
+    // Sealed as they were committed (offer): nothing new to send.
+    if (lastSeq < this.ledger.unsentFrom(partition)) return;
     for (const listener of this.appendListeners) listener(partition, count);
   }
 
