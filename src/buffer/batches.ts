@@ -99,14 +99,22 @@ export class BatchLedger {
     if (retrySeqs.length > 0) {
       const retry = this.record(p, retrySeqs);
       writes.push(this.table.put([p, retrySeqs[0]!], retry));
-      return { retry: toSealed(p, retry), commit: () => (removed(), this.counted(p, 1)) };
+      const commit = (): void => {
+        removed();
+        this.counted(p, 1);
+      };
+      return { retry: toSealed(p, retry), commit };
     }
     const limits = this.lastLimits.get(p);
     if (limits && (this.sealedCount.get(p) ?? 0) <= 1) {
       const next = this.collect(p, limits);
       if (next && (next.full || limits.sealPartialAhead || sendingNext)) {
         writes.push(this.table.put([p, next.record.seqs[0]!], next.record));
-        return { retry: undefined, commit: () => (removed(), this.sealed(p, next.record, next.values)) };
+        const commit = (): void => {
+          removed();
+          this.sealed(p, next.record, next.values);
+        };
+        return { retry: undefined, commit };
       }
     }
     return { retry: undefined, commit: removed };
