@@ -48,7 +48,7 @@ export class Gateway implements GatewayControl {
   async start(): Promise<void> {
     const { config, logger } = this;
     this.buffer = await openBuffer({ dataDir: this.dataDir, config: config.buffer, gatewayId: config.gateway.id, logger });
-    this.uplinkImpl = createUplink({ config: config.uplink, outbox: this.buffer, logger });
+    this.uplinkImpl = createUplink({ config: config.uplink, outbox: this.buffer.outbox, logger });
     this.uplinkImpl.start();
     if (config.web.enabled) {
       this.web = await startWebServer({ config: config.web, control: this, logger: logger.child({ component: 'web' }) }).catch((err: unknown) => {

@@ -85,7 +85,7 @@ async function gatewayDrain(n: number, url: string) {
     // One partition is never sent in parallel with itself, so concurrency beyond the
     // partition count buys nothing; the bench uses one slot per partition.
     const uplinkConfig = { ...config.uplink, url, lingerMs: 0, maxBatchEvents: BATCH, concurrency: PARTITIONS.length };
-    const uplink = createUplink({ config: uplinkConfig, outbox: buffer, logger: createLogger('warn') });
+    const uplink = createUplink({ config: uplinkConfig, outbox: buffer.outbox, logger: createLogger('warn') });
     let delivered = 0;
     let bytes = 0;
     let peakAnon = rssAnonKiB();
@@ -97,7 +97,7 @@ async function gatewayDrain(n: number, url: string) {
       }),
     );
     // Seals the first batch the uplink would seal anyway, to report the event size.
-    const first = await buffer.nextBatch(PARTITIONS[0]!, { maxEvents: BATCH, maxBytes: uplinkConfig.maxBatchBytes });
+    const first = await buffer.outbox.nextBatch(PARTITIONS[0]!, { maxEvents: BATCH, maxBytes: uplinkConfig.maxBatchBytes });
     if (first) bytes = first.bytes / first.seqs.length;
     const t1 = performance.now();
     uplink.start();

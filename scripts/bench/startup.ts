@@ -65,7 +65,7 @@ async function fill(dataDir: string, n: number): Promise<{ rate: number; avgByte
     const rate = n / ((performance.now() - t0) / 1000);
     const stats = buffer.stats();
     if (stats.pendingEvents !== n) throw new Error(`fill: the store holds ${fmtInt(stats.pendingEvents)} events, expected ${fmtInt(n)}`);
-    const sample = await buffer.nextBatch(PARTITIONS[0]!, { maxEvents: 100, maxBytes: 1 << 20 });
+    const sample = await buffer.outbox.nextBatch(PARTITIONS[0]!, { maxEvents: 100, maxBytes: 1 << 20 });
     return { rate, avgBytes: sample ? Math.round(sample.bytes / sample.seqs.length) : 0 };
   } finally {
     await buffer.close();

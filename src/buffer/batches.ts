@@ -51,7 +51,7 @@ export class BatchLedger {
     private readonly journal: Database<string, PartitionKey>,
     private readonly storeId: () => string,
     /** Journal key a partition's unsent events end before (a hold stops it short). */
-    private readonly unsentEnd: (partition: string) => PartitionKey,
+    readonly unsentEnd: (partition: string) => PartitionKey,
   ) {}
 
   /** Reads the cursors from the sealed batches at open (few: at most a handful per partition). */

@@ -131,7 +131,7 @@ export class DedupeIndex {
    * flight): the resend is acknowledged only once that transaction is flushed.
    */
   originalInFlight(id: string | undefined, transportKey: string | undefined): Promise<boolean> | undefined {
-    return this.pending.get(id !== undefined ? `e:${id}` : `t:${transportKey}`)?.written;
+    return this.pending.get(id !== undefined ? this.idKey(id) : `t:${transportKey}`)?.written;
   }
 
   /** The writes of these keys resolved (committed, or failed so that a resend is stored): stop holding them in memory. */

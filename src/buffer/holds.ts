@@ -98,8 +98,7 @@ export class Holds {
     }
     if (r.partitions[partition] !== undefined) return;
     r.partitions[partition] = seq;
-    const floor = this.floors.get(partition);
-    if (floor === undefined || seq < floor) this.floors.set(partition, seq);
+    this.lower(partition, seq);
     writes.push(this.p.meta.put(HOLD_PREFIX + stream, r));
   }
 
@@ -172,11 +171,11 @@ export class Holds {
 
   private recompute(): void {
     this.floors.clear();
-    for (const r of this.byStream.values()) {
-      for (const [p, seq] of Object.entries(r.partitions)) {
-        const floor = this.floors.get(p);
-        if (floor === undefined || seq < floor) this.floors.set(p, seq);
-      }
-    }
+    for (const r of this.byStream.values()) for (const [p, seq] of Object.entries(r.partitions)) this.lower(p, seq);
+  }
+
+  private lower(partition: string, seq: number): void {
+    const floor = this.floors.get(partition);
+    if (floor === undefined || seq < floor) this.floors.set(partition, seq);
   }
 }

@@ -63,15 +63,10 @@ export interface IntakeParts {
   written: (partition: string, firstSeq: number) => void;
 }
 
-/** Events of one partition staged in one call, in sequence order, offered to the uplink. */
+/** Events of one partition staged in one call, in sequence order; their JSON when they are offered to the uplink. */
 class Offer {
   readonly seqs: number[] = [];
   readonly values: string[] = [];
-
-  push(seq: number, json: string): void {
-    this.seqs.push(seq);
-    this.values.push(json);
-  }
 }
 
 /** A commit's puts, issued and not yet flushed. */
@@ -159,7 +154,8 @@ export class Intake {
       writes.push(this.p.journal.put([draft.partitionkey, seq], json));
       let offer = offers.get(draft.partitionkey);
       if (!offer) offers.set(draft.partitionkey, (offer = new Offer()));
-      offer.push(seq, json);
+      offer.seqs.push(seq);
+      if (!hold) offer.values.push(json); // held events are not offered
       if (hold) holds.note(hold.stream, hold.connector, hold.file, draft.partitionkey, seq, writes);
       if (!range) {
         if (draft.id !== undefined) dedupeKeys.push(dedupe.rememberId(draft.id, seq, writes));

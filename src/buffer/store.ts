@@ -68,11 +68,10 @@ import { Holds, type HoldInfo } from './holds.js';
 import { Intake, type StoreCounts } from './intake.js';
 import { lockDataDir } from './lock.js';
 import { META, SCHEMA_VERSION, SEQ_MAX, STORE_FILE, TABLES, tableStats, type BatchRecord, type PartitionKey } from './layout.js';
-import type { BatchLimits, BatchOutcome, BufferStats, Outbox, SealedBatch } from './types.js';
+import { StoreOutbox } from './outbox.js';
+import type { BufferStats } from './types.js';
 
 const MAINTAIN_INTERVAL_MS = 500;
-export const UNSENT_COUNT_CAP = 100_000;
-const UNSENT_COUNT_TTL_MS = 2_000;
 
 export interface OpenBufferOptions {
   dataDir: string;
@@ -87,8 +86,10 @@ export async function openBuffer(opts: OpenBufferOptions): Promise<BufferStore> 
   return store;
 }
 
-export class BufferStore implements Outbox {
+export class BufferStore {
   readonly deadLetters: DeadLetters;
+  /** What the uplink reads and settles. */
+  readonly outbox: StoreOutbox;
   private readonly env: RootDatabase;
   private readonly meta: Database;
   private readonly journal: Database<string, PartitionKey>;
@@ -111,10 +112,6 @@ export class BufferStore implements Outbox {
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly unlock: () => void;
-  /** Partitions with journal entries. */
-  private readonly partitionSet = new Set<string>();
-  private readonly unsentCounts = new Map<string, { n: number; at: number }>();
-  private readonly appendListeners = new Set<(partition: string, count: number) => void>();
 
   constructor(private readonly opts: OpenBufferOptions) {
     this.log = opts.logger.child({ component: 'buffer' });
@@ -125,7 +122,8 @@ export class BufferStore implements Outbox {
     this.meta = this.env.openDB({ name: TABLES.meta });
     this.journal = this.env.openDB<string, PartitionKey>({ name: TABLES.journal, encoding: 'string' });
     this.batches = this.env.openDB<BatchRecord, PartitionKey>({ name: TABLES.batches });
-    this.ledger = new BatchLedger(this.batches, this.journal, () => this.storeId, (p) => this.unsentEnd(p));
+    // A seal stops at a partition's first held sequence (holds.ts).
+    this.ledger = new BatchLedger(this.batches, this.journal, () => this.storeId, (p) => [p, this.holds.floor(p) ?? SEQ_MAX]);
     const dedupeTables = [this.env.openDB({ name: TABLES.dedupe0 }), this.env.openDB({ name: TABLES.dedupe1 })] as const;
     this.dedupe = new DedupeIndex([dedupeTables[0], dedupeTables[1]] as never, this.meta, opts.config.dedupeMaxEntries, opts.config.dedupeMaxAgeHours * 3_600_000);
     this.holds = new Holds({
@@ -135,12 +133,7 @@ export class BufferStore implements Outbox {
       dedupe: this.dedupe,
       counts: this.counts,
       log: this.log,
-      ended: (partitions) => {
-        for (const p of partitions) {
-          this.forgetIfEmpty(p);
-          if (this.partitionSet.has(p)) this.announce(p, 1);
-        }
-      },
+      ended: (partitions) => this.outbox.holdEnded(partitions),
     });
     this.capacity = new CapacityGuard(opts.config, opts.dataDir);
     this.intake = new Intake({
@@ -155,18 +148,19 @@ export class BufferStore implements Outbox {
       gatewayId: opts.gatewayId,
       storeId: () => this.storeId,
       closed: () => this.closed,
-      announce: (partition, count, lastSeq) => this.announce(partition, count, lastSeq),
-      offer: (partition, seqs, values) => this.offer(partition, seqs, values),
+      announce: (partition, count, lastSeq) => this.outbox.announce(partition, count, lastSeq),
+      offer: (partition, seqs, values) => this.outbox.offer(partition, seqs, values),
       writing: (partition, firstSeq) => this.ledger.writing(partition, firstSeq),
       written: (partition, firstSeq) => this.ledger.written(partition, firstSeq),
     });
     this.deadLetters = new DeadLetters(this.env, this.env.openDB({ name: TABLES.deadLetters }), {
       nextSequence: () => ++this.counts.lastSeq,
-      appended: (partition, json, seq) => this.appendReplayed(partition, json, seq),
-      committed: (partition) => this.announce(partition, 1),
+      appended: (partition, json, seq) => this.outbox.appendReplayed(partition, json, seq),
+      committed: (partition) => this.outbox.announce(partition, 1),
       ended: (partition, seq) => this.ledger.written(partition, seq),
       logger: this.log,
     });
+    this.outbox = new StoreOutbox({ env: this.env, meta: this.meta, journal: this.journal, ledger: this.ledger, holds: this.holds, deadLetters: this.deadLetters, counts: this.counts });
   }
 
   async init(): Promise<void> {
@@ -181,21 +175,17 @@ export class BufferStore implements Outbox {
         this.meta.put(META.storeId, this.storeId);
       });
     }
-    let last = (this.meta.get(META.lastSequence) as number | undefined) ?? 0;
-    for (const p of this.scanPartitions()) {
-      this.partitionSet.add(p);
-      for (const key of this.journal.getKeys({ start: [p, SEQ_MAX], end: [p, -1], reverse: true, limit: 1 })) last = Math.max(last, key[1]);
-    }
+    const lastInJournal = this.outbox.load();
     this.ledger.load();
     this.holds.load();
-    this.counts.lastSeq = Math.max(last, this.deadLetters.lastId());
+    this.counts.lastSeq = Math.max((this.meta.get(META.lastSequence) as number | undefined) ?? 0, lastInJournal, this.deadLetters.lastId());
     this.counts.pending = tableStats(this.journal).entryCount;
     await this.capacity.refreshDisk();
     this.measure();
     this.dedupe.fillFilters().catch((err: unknown) => this.log.error({ err: describeError(err) }, 'dedupe filter fill failed; resends are still recognised, at the cost of a read per event'));
     this.timer = setInterval(() => void this.maintain(), MAINTAIN_INTERVAL_MS);
     this.timer.unref();
-    this.log.info({ storeId: this.storeId, pendingEvents: this.counts.pending, partitions: this.partitionSet.size, lastSequence: this.counts.lastSeq }, 'buffer open');
+    this.log.info({ storeId: this.storeId, pendingEvents: this.counts.pending, partitions: this.outbox.partitions().length, lastSequence: this.counts.lastSeq }, 'buffer open');
   }
 
   /** The sink a source commits through; `connector` names it in each event's source. */
@@ -223,141 +213,9 @@ export class BufferStore implements Outbox {
     return this.holds.discard(stream);
   }
 
-  private announce(partition: string, count: number, lastSeq = SEQ_MAX): void {
-    this.partitionSet.add(partition);
-    // Held partitions are woken when their hold ends: nothing past the hold can be sent before.
-    if (this.holds.floor(partition) !== undefined) return;
-    // Sealed as they were committed (offer): nothing new to send.
-    if (lastSeq < this.ledger.unsentFrom(partition)) return;
-    for (const listener of this.appendListeners) listener(partition, count);
-  }
-
-  /**
-   * Wakes the uplink for events whose puts are still pending (intake.ts): an idle
-   * partition seals them in this event-loop turn, so in their transaction. A held
-   * partition waits for its hold to end.
-   */
-  private offer(partition: string, seqs: number[], values: string[]): void {
-    this.partitionSet.add(partition);
-    if (this.holds.floor(partition) !== undefined) return;
-    this.ledger.offer(partition, seqs, values);
-    try {
-      for (const listener of this.appendListeners) listener(partition, seqs.length);
-    } finally {
-      this.ledger.offer(undefined);
-    }
-  }
-
-  /** Journal key below which a partition's events may be sealed: its first held sequence, else all. */
-  private unsentEnd(partition: string): PartitionKey {
-    return [partition, this.holds.floor(partition) ?? SEQ_MAX];
-  }
-
-  private appendReplayed(partition: string, json: string, seq: number): void {
-    this.ledger.writing(partition, seq);
-    this.journal.put([partition, seq], json);
-    this.counts.pending++;
-  }
-
   private async addDeadLetter(connector: string, entry: DeadLetterInput): Promise<void> {
     await this.deadLetters.add(connector, entry);
     this.counts.counters.deadLettered++;
-  }
-
-  // ---- Outbox (the uplink's side) ----
-
-  partitions(): string[] {
-    return [...this.partitionSet];
-  }
-
-  onAppend(listener: (partition: string, count: number) => void): () => void {
-    this.appendListeners.add(listener);
-    return () => this.appendListeners.delete(listener);
-  }
-
-  hasUnsent(partition: string): boolean {
-    for (const _ of this.journal.getKeys({ start: [partition, this.ledger.unsentFrom(partition)], end: this.ledger.sealableEnd(partition), limit: 1 })) return true;
-    return false;
-  }
-
-  /**
-   * Counted up to UNSENT_COUNT_CAP and kept for UNSENT_COUNT_TTL_MS: the status
-   * page asks every second, and counting a large backlog that often would cost
-   * more than sending it.
-   */
-  unsentCount(partition: string): number {
-    const now = Date.now();
-    const cached = this.unsentCounts.get(partition);
-    if (cached && now - cached.at < UNSENT_COUNT_TTL_MS) return cached.n;
-    let n = 0;
-    // getKeysCount ignores `limit`; iterating keys honours it.
-    for (const _ of this.journal.getKeys({ start: [partition, this.ledger.unsentFrom(partition)], end: this.unsentEnd(partition), limit: UNSENT_COUNT_CAP })) n++;
-    this.unsentCounts.set(partition, { n, at: now });
-    return n;
-  }
-
-  async nextBatch(partition: string, limits: BatchLimits): Promise<SealedBatch | undefined> {
-    const batch = await this.ledger.next(partition, limits);
-    if (!batch) this.forgetIfEmpty(partition);
-    return batch;
-  }
-
-  body(batch: SealedBatch): Buffer {
-    return this.ledger.body(batch);
-  }
-
-  events(batch: SealedBatch): Record<string, unknown>[] {
-    return JSON.parse(this.body(batch).toString('utf8')) as Record<string, unknown>[];
-  }
-
-  /**
-   * Plain writes issued in one event-loop turn, which lmdb-js commits as one transaction:
-   * a transaction callback would hold LMDB's write lock (and every source's commit)
-   * until the main thread gets round to running it.
-   */
-  async settle(batch: SealedBatch, outcome: BatchOutcome, sendingNext = false): Promise<SealedBatch | undefined> {
-    const p = batch.partition;
-    const writes: Promise<boolean>[] = [];
-    for (const seq of outcome.delivered) writes.push(this.journal.remove([p, seq]));
-    for (const r of outcome.rejected) {
-      const json = this.journal.get([p, r.seq]);
-      if (json === undefined) continue;
-      writes.push(this.deadLetters.putRejected('uplink', { code: r.code, reason: r.reason, partition: p, event: JSON.parse(json) as Record<string, unknown> }));
-      writes.push(this.journal.remove([p, r.seq]));
-    }
-    const { retry, commit } = this.ledger.settleWrites(batch, outcome.retry, sendingNext, writes);
-    writes.push(this.meta.put(META.lastSequence, this.counts.lastSeq));
-    // lmdb-js hands every write of one transaction the same promise.
-    await Promise.all(new Set(writes));
-    commit();
-    this.counts.pending -= outcome.delivered.length + outcome.rejected.length;
-    this.counts.counters.delivered += outcome.delivered.length;
-    this.counts.counters.deadLettered += outcome.rejected.length;
-    if (!retry) this.forgetIfEmpty(p);
-    return retry;
-  }
-
-  split(batch: SealedBatch): Promise<[SealedBatch, SealedBatch]> {
-    return this.ledger.split(batch, (action) => this.env.transaction(action));
-  }
-
-  /** Drops a partition from the set once nothing of it remains. */
-  private forgetIfEmpty(partition: string): void {
-    for (const _ of this.journal.getKeys({ start: [partition, 0], end: [partition, SEQ_MAX], limit: 1 })) return;
-    this.partitionSet.delete(partition);
-    this.unsentCounts.delete(partition);
-    this.ledger.forget(partition);
-  }
-
-  private *scanPartitions(): Generator<string> {
-    let start: PartitionKey | undefined;
-    for (;;) {
-      let next: string | undefined;
-      for (const key of this.journal.getKeys(start ? { start, limit: 1 } : { limit: 1 })) next = key[0];
-      if (next === undefined) return;
-      yield next;
-      start = [next, SEQ_MAX];
-    }
   }
 
   // ---- state ----

@@ -35,9 +35,9 @@ describe('buffer store', () => {
     const out = await sink.commit([draft(1), draft(2, 'site1/line2'), draft(3)]);
     assert.deepEqual(out.map((o) => o.sequence), [1, 2, 3]);
     assert.equal(b.stats().pendingEvents, 3);
-    const batch = await b.nextBatch('site1/line1', { maxEvents: 10, maxBytes: 1e6 });
+    const batch = await b.outbox.nextBatch('site1/line1', { maxEvents: 10, maxBytes: 1e6 });
     assert.ok(batch);
-    const events = b.events(batch);
+    const events = b.outbox.events(batch);
     assert.deepEqual(events.map((e) => e['id']), ['ev-1', 'ev-3']);
     assert.equal(events[0]!['source'], '/plantgate/gw1/mes');
     assert.equal(events[0]!['specversion'], '1.0');
@@ -57,9 +57,9 @@ describe('buffer store', () => {
     }
     await sink.commit(items);
     const got: Record<string, unknown>[] = [];
-    for (let batch = await b.nextBatch('site1/line1', { maxEvents: 500, maxBytes: 1e9 }); batch; batch = await b.nextBatch('site1/line1', { maxEvents: 500, maxBytes: 1e9 })) {
-      got.push(...b.events(batch));
-      await b.settle(batch, { delivered: batch.seqs, rejected: [], retry: [] });
+    for (let batch = await b.outbox.nextBatch('site1/line1', { maxEvents: 500, maxBytes: 1e9 }); batch; batch = await b.outbox.nextBatch('site1/line1', { maxEvents: 500, maxBytes: 1e9 })) {
+      got.push(...b.outbox.events(batch));
+      await b.outbox.settle(batch, { delivered: batch.seqs, rejected: [], retry: [] });
     }
     assert.equal(got.length, items.length);
     got.forEach((e, i) => {
@@ -114,13 +114,13 @@ describe('buffer store', () => {
     const dir = tempDir(t);
     const first = await openBuffer({ dataDir: dir, config: defaults, gatewayId: 'gw1', logger: createLogger('silent') });
     await first.sinkFor('mes').commit([draft(1), draft(2, 'p2'), draft(3)]);
-    const sealed = await first.nextBatch('site1/line1', { maxEvents: 1, maxBytes: 1e6 });
+    const sealed = await first.outbox.nextBatch('site1/line1', { maxEvents: 1, maxBytes: 1e6 });
     await first.close();
 
     const b = await buffer(t, dir);
     assert.equal(b.stats().pendingEvents, 3);
-    assert.deepEqual(b.partitions().sort(), ['p2', 'site1/line1']);
-    const again = await b.nextBatch('site1/line1', { maxEvents: 10, maxBytes: 1e6 });
+    assert.deepEqual(b.outbox.partitions().sort(), ['p2', 'site1/line1']);
+    const again = await b.outbox.nextBatch('site1/line1', { maxEvents: 10, maxBytes: 1e6 });
     assert.deepEqual(again, sealed, 'the sealed batch is sent again, same id and events');
     const out = await b.sinkFor('mes').commit([draft(3), draft(4)]);
     assert.equal(out[0]!.duplicate, true);
@@ -131,22 +131,22 @@ describe('buffer store', () => {
     const b = await buffer(t);
     await b.sinkFor('mes').commit(Array.from({ length: 6 }, (_, i) => draft(i + 1)));
     const limits = { maxEvents: 4, maxBytes: 1e6 };
-    const batch = (await b.nextBatch('site1/line1', limits))!;
+    const batch = (await b.outbox.nextBatch('site1/line1', limits))!;
     assert.deepEqual(batch.seqs, [1, 2, 3, 4]);
-    const bodyBefore = b.body(batch);
-    assert.deepEqual(b.body(batch), bodyBefore, 'same bytes every time');
-    const [left, right] = await b.split(batch);
+    const bodyBefore = b.outbox.body(batch);
+    assert.deepEqual(b.outbox.body(batch), bodyBefore, 'same bytes every time');
+    const [left, right] = await b.outbox.split(batch);
     assert.deepEqual([left.seqs, right.seqs], [[1, 2], [3, 4]]);
     assert.notEqual(left.id, batch.id);
-    assert.deepEqual(await b.nextBatch('site1/line1', limits), left);
-    const retry = await b.settle(left, { delivered: [1], rejected: [{ seq: 2, code: 'PG_ERR_UPLINK_REJECTED', reason: 'unknown work order' }], retry: [] });
+    assert.deepEqual(await b.outbox.nextBatch('site1/line1', limits), left);
+    const retry = await b.outbox.settle(left, { delivered: [1], rejected: [{ seq: 2, code: 'PG_ERR_UPLINK_REJECTED', reason: 'unknown work order' }], retry: [] });
     assert.equal(retry, undefined);
-    assert.deepEqual(await b.nextBatch('site1/line1', limits), right);
-    const kept = await b.settle(right, { delivered: [4], rejected: [], retry: [3] });
+    assert.deepEqual(await b.outbox.nextBatch('site1/line1', limits), right);
+    const kept = await b.outbox.settle(right, { delivered: [4], rejected: [], retry: [3] });
     assert.deepEqual(kept?.seqs, [3]);
-    assert.deepEqual((await b.nextBatch('site1/line1', limits))?.seqs, [3]);
-    await b.settle(kept!, { delivered: [3], rejected: [], retry: [] });
-    assert.deepEqual((await b.nextBatch('site1/line1', limits))?.seqs, [5, 6]);
+    assert.deepEqual((await b.outbox.nextBatch('site1/line1', limits))?.seqs, [3]);
+    await b.outbox.settle(kept!, { delivered: [3], rejected: [], retry: [] });
+    assert.deepEqual((await b.outbox.nextBatch('site1/line1', limits))?.seqs, [5, 6]);
     assert.equal(b.stats().pendingEvents, 2);
 
     const [dl] = b.deadLetters.list();
@@ -179,8 +179,8 @@ describe('buffer store', () => {
     assert.equal(dropped[0]!.sequence, -1);
     assert.equal(b.stats().counters.dropped, 1);
     assert.equal(b.stats().counters.refused, 1);
-    const batch = (await b.nextBatch('site1/line1', { maxEvents: 5, maxBytes: 1e6 }))!;
-    await b.settle(batch, { delivered: batch.seqs, rejected: [], retry: [] });
+    const batch = (await b.outbox.nextBatch('site1/line1', { maxEvents: 5, maxBytes: 1e6 }))!;
+    await b.outbox.settle(batch, { delivered: batch.seqs, rejected: [], retry: [] });
     b.refresh();
     assert.equal(sink.accepting(), true);
     await sink.commit([draft(99)]);
@@ -234,9 +234,9 @@ describe('buffer store', () => {
     const held = (positions: number[], partition = 'site1/line1'): CommitItem[] => positions.map((pos) => ({ draft: { ...draft(0, partition).draft, id: `${stream}:${pos}` } }));
     const holdOpts = (from: number, to: number) => ({ range: { stream, from, to }, hold: { file: 'receipts.csv' } });
     const seqsOf = async (b: BufferStore, partition: string): Promise<number[]> => {
-      const batch = await b.nextBatch(partition, limits);
+      const batch = await b.outbox.nextBatch(partition, limits);
       if (!batch) return [];
-      await b.settle(batch, { delivered: batch.seqs, rejected: [], retry: [] });
+      await b.outbox.settle(batch, { delivered: batch.seqs, rejected: [], retry: [] });
       return batch.seqs;
     };
 
@@ -250,7 +250,7 @@ describe('buffer store', () => {
       assert.deepEqual(await seqsOf(first, 'site1/line1'), [1], 'only what came before the hold');
       assert.deepEqual(await seqsOf(first, 'site1/line1'), [], 'the held events and what follows them wait');
       assert.deepEqual(await seqsOf(first, 'site1/line2'), [5], 'another partition is not held');
-      assert.equal(first.hasUnsent('site1/line1'), false);
+      assert.equal(first.outbox.hasUnsent('site1/line1'), false);
       await first.close();
 
       const b = await buffer(t, dir);
@@ -259,7 +259,7 @@ describe('buffer store', () => {
       assert.deepEqual(b.sinkFor('other').holds!.list(), [], 'holds are per connector');
       assert.deepEqual(await seqsOf(b, 'site1/line1'), [], 'still held after the restart');
       let woken = 0;
-      b.onAppend((p) => void (p === 'site1/line1' && woken++));
+      b.outbox.onAppend((p) => void (p === 'site1/line1' && woken++));
       await again.holds!.release(stream);
       assert.equal(woken, 1, 'the uplink is woken for the released partition');
       assert.deepEqual(await seqsOf(b, 'site1/line1'), [2, 3, 4], 'released: in sequence order, then the event that waited');

@@ -108,8 +108,8 @@ describe('uplink delivery', () => {
     const sink = w.buffer.sinkFor('test');
     for (let i = 0; i < rounds; i++) {
       await sink.commit([{ draft: { id: `old-${i}`, type: 'production.completion', time: new Date().toISOString(), partitionkey: partitionOf(i), data: {} } }]);
-      const batch = (await w.buffer.nextBatch(partitionOf(i), { maxEvents: 10, maxBytes: 1e6 }))!;
-      await w.buffer.settle(batch, { delivered: [], rejected: [{ seq: batch.seqs[0]!, code: 'PG_ERR_UPLINK_REJECTED', reason: 'test' }], retry: [] });
+      const batch = (await w.buffer.outbox.nextBatch(partitionOf(i), { maxEvents: 10, maxBytes: 1e6 }))!;
+      await w.buffer.outbox.settle(batch, { delivered: [], rejected: [{ seq: batch.seqs[0]!, code: 'PG_ERR_UPLINK_REJECTED', reason: 'test' }], retry: [] });
     }
     const letters = w.buffer.deadLetters.list({ limit: rounds });
     assert.equal(letters.length, rounds);
@@ -164,7 +164,7 @@ describe('uplink delivery', () => {
     assert.equal(w.uplink.status().state, 'stopped');
     assert.equal(w.buffer.stats().pendingEvents, 50, 'nothing settled');
 
-    const again = createUplink({ config: w.config, outbox: w.buffer, logger: createLogger('silent') });
+    const again = createUplink({ config: w.config, outbox: w.buffer.outbox, logger: createLogger('silent') });
     t.after(() => again.stop(500));
     again.start();
     await w.accepted(50);

@@ -53,7 +53,7 @@ export async function world(t: TestContext, overrides: Overrides = {}, o: { star
     ...overrides,
     retry: { ...config.uplink.retry, minDelayMs: 10, maxDelayMs: 100, authRetryMs: 60_000, ...overrides.retry },
   };
-  const uplink = createUplink({ config: uplinkConfig, outbox: buffer, logger });
+  const uplink = createUplink({ config: uplinkConfig, outbox: buffer.outbox, logger });
   t.after(async () => {
     await uplink.stop(500);
     await erp.close();

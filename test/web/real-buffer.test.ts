@@ -22,9 +22,9 @@ describe('web: over the real buffer', () => {
     await buffer.sinkFor('x').deadLetter({ code: 'PG_ERR_MQTT_PAYLOAD', reason: 'payload is not JSON', raw: Buffer.from('not json {'), context: { topic: 'plant/l1/count' } });
     // An ERP rejection: the event itself, replayable.
     await buffer.sinkFor('mes').commit([{ draft: { id: 'ev-1', type: 'production.completion', time: '2026-11-26T10:00:00.000Z', partitionkey: 'site1/line1', data: { qty: 5 } } }]);
-    const batch = await buffer.nextBatch('site1/line1', { maxEvents: 10, maxBytes: 1e6 });
+    const batch = await buffer.outbox.nextBatch('site1/line1', { maxEvents: 10, maxBytes: 1e6 });
     assert.ok(batch);
-    await buffer.settle(batch, { delivered: [], rejected: [{ seq: batch.seqs[0]!, code: 'PG_ERR_UPLINK_REJECTED', reason: 'unknown material' }], retry: [] });
+    await buffer.outbox.settle(batch, { delivered: [], rejected: [{ seq: batch.seqs[0]!, code: 'PG_ERR_UPLINK_REJECTED', reason: 'unknown material' }], retry: [] });
     assert.equal(buffer.stats().pendingEvents, 0);
 
     const control: GatewayControl = {

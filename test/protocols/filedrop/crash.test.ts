@@ -65,7 +65,7 @@ it('SIGKILL mid-file, restart: no duplicates, file archived once', async (t) => 
   try {
     assert.deepEqual(between.sinkFor('wms').holds!.list().map((h) => h.file), ['big.csv']);
     assert.ok(between.stats().pendingEvents >= 1000);
-    assert.equal(await between.nextBatch('site1/wms', { maxEvents: 100, maxBytes: 1e6 }), undefined, 'nothing of the file can be sealed');
+    assert.equal(await between.outbox.nextBatch('site1/wms', { maxEvents: 100, maxBytes: 1e6 }), undefined, 'nothing of the file can be sealed');
   } finally {
     await between.close();
   }
@@ -83,7 +83,7 @@ it('SIGKILL mid-file, restart: no duplicates, file archived once', async (t) => 
   const after = await openBuffer({ dataDir, config: parseConfig('').config.buffer, gatewayId: 'crash-gw', logger: createLogger('silent') });
   try {
     assert.deepEqual(after.sinkFor('wms').holds!.list(), [], 'released once the file was read to the end');
-    assert.equal((await after.nextBatch('site1/wms', { maxEvents: RECORDS, maxBytes: 1e9 }))?.seqs.length, RECORDS);
+    assert.equal((await after.outbox.nextBatch('site1/wms', { maxEvents: RECORDS, maxBytes: 1e9 }))?.seqs.length, RECORDS);
   } finally {
     await after.close();
   }

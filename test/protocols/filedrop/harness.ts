@@ -85,12 +85,12 @@ export async function openInbox(t: TestContext, partial: PartialConfig, opts: { 
 /** Every event in the buffer, in sequence order (seals batches: call once, at the end of a test). */
 export async function allEvents(buffer: BufferStore): Promise<Record<string, unknown>[]> {
   const out: Record<string, unknown>[] = [];
-  for (const p of buffer.partitions()) {
+  for (const p of buffer.outbox.partitions()) {
     for (let i = 0; i < 1000; i++) {
-      const batch = await buffer.nextBatch(p, { maxEvents: 100_000, maxBytes: 1024 ** 3 });
+      const batch = await buffer.outbox.nextBatch(p, { maxEvents: 100_000, maxBytes: 1024 ** 3 });
       if (!batch) break;
-      out.push(...buffer.events(batch));
-      await buffer.settle(batch, { delivered: batch.seqs, rejected: [], retry: [] });
+      out.push(...buffer.outbox.events(batch));
+      await buffer.outbox.settle(batch, { delivered: batch.seqs, rejected: [], retry: [] });
     }
   }
   return out.sort((a, b) => Number(a['sequence']) - Number(b['sequence']));

@@ -181,7 +181,7 @@ describe('filedrop pickup', () => {
         commit: async (items, options) => {
           const out = await s.commit(items, options);
           // Every part committed so far is invisible to the uplink until the file is done.
-          heldWhileRead.push(options?.hold !== undefined && inbox!.buffer.hasUnsent('site1/wms') === false);
+          heldWhileRead.push(options?.hold !== undefined && inbox!.buffer.outbox.hasUnsent('site1/wms') === false);
           return out;
         },
       }),
@@ -259,11 +259,11 @@ describe('filedrop pickup', () => {
     let draining = true;
     const drain = (async () => {
       while (draining) {
-        for (const p of inbox.buffer.partitions()) {
-          const batch = await inbox.buffer.nextBatch(p, { maxEvents: 500, maxBytes: 1e9 });
+        for (const p of inbox.buffer.outbox.partitions()) {
+          const batch = await inbox.buffer.outbox.nextBatch(p, { maxEvents: 500, maxBytes: 1e9 });
           if (!batch) continue;
-          sent.push(...inbox.buffer.events(batch).map((e) => e['subject']));
-          await inbox.buffer.settle(batch, { delivered: batch.seqs, rejected: [], retry: [] });
+          sent.push(...inbox.buffer.outbox.events(batch).map((e) => e['subject']));
+          await inbox.buffer.outbox.settle(batch, { delivered: batch.seqs, rejected: [], retry: [] });
         }
         await new Promise((r) => setTimeout(r, 10));
       }

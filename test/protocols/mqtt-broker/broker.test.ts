@@ -57,7 +57,7 @@ async function startBroker(t: TestContext, wrap?: (s: IngestSink) => IngestSink)
 }
 
 function pendingEvents(buffer: BufferStore, partition: string): Record<string, unknown>[] {
-  return buffer.nextBatch(partition, { maxEvents: 1000, maxBytes: 1e7 }).then((b) => (b ? buffer.events(b) : [])) as never;
+  return buffer.outbox.nextBatch(partition, { maxEvents: 1000, maxBytes: 1e7 }).then((b) => (b ? buffer.outbox.events(b) : [])) as never;
 }
 
 describe('embedded MQTT broker', () => {
@@ -180,10 +180,10 @@ describe('embedded MQTT broker', () => {
     // Drain as the uplink would, until everything is in.
     const delivered = new Set<string>();
     await waitFor(async () => {
-      const batch = await buffer.nextBatch('p1/l1', { maxEvents: 5, maxBytes: 1e6 });
+      const batch = await buffer.outbox.nextBatch('p1/l1', { maxEvents: 5, maxBytes: 1e6 });
       if (batch) {
-        for (const e of buffer.events(batch)) delivered.add(String(e['id']));
-        await buffer.settle(batch, { delivered: batch.seqs, rejected: [], retry: [] });
+        for (const e of buffer.outbox.events(batch)) delivered.add(String(e['id']));
+        await buffer.outbox.settle(batch, { delivered: batch.seqs, rejected: [], retry: [] });
         buffer.refresh();
       }
       return acked === 25 && buffer.stats().pendingEvents === 0;
