@@ -14,21 +14,17 @@
  * after a crash in between, the stream is discarded to the end before anything
  * reads it again (its ranges still claim positions whose events are gone).
  */
-import type { Database, RootDatabase } from 'lmdb';
 import type { Logger } from 'pino';
 import type { DedupeIndex } from './dedupe.js';
 import { storedIdPrefix, type StoreCounts } from './intake.js';
-import { META, SEQ_MAX, type PartitionKey } from './layout.js';
+import { META, SEQ_MAX, type CoreTables, type PartitionKey } from './layout.js';
 
 export const HOLD_PREFIX = 'hold:';
 /** Held events removed per transaction when a hold is discarded (a rejected file may hold a million). */
 const DISCARD_SLICE = 10_000;
 
 /** What release and discard touch besides the hold records. */
-export interface HoldParts {
-  env: RootDatabase;
-  meta: Database;
-  journal: Database<string, PartitionKey>;
+export interface HoldParts extends CoreTables {
   dedupe: DedupeIndex;
   counts: StoreCounts;
   log: Logger;

@@ -2,6 +2,7 @@
  * Table names, key shapes and the store schema version. store.ts's header
  * explains what each table holds and what a crash leaves behind.
  */
+import type { Database, RootDatabase } from 'lmdb';
 
 export const SCHEMA_VERSION = 1;
 export const STORE_FILE = 'plantgate.lmdb';
@@ -17,6 +18,13 @@ export const TABLES = {
 
 /** Journal and batch keys: [partition, sequence]; sorts by partition, then sequence. */
 export type PartitionKey = [string, number];
+
+/** The environment and the tables most parts of the store write to. */
+export interface CoreTables {
+  env: RootDatabase;
+  meta: Database;
+  journal: Database<string, PartitionKey>;
+}
 
 /** Above every sequence: a range end, and the jump to the next partition. */
 export const SEQ_MAX = Number.MAX_SAFE_INTEGER;

@@ -6,21 +6,17 @@
  * announced once flushed — and applies the ERP's answers. store.ts's header says
  * what each write holds and what a crash leaves.
  */
-import type { Database, RootDatabase } from 'lmdb';
 import type { BatchLedger } from './batches.js';
 import type { DeadLetters } from './dead-letters.js';
 import type { Holds } from './holds.js';
 import type { StoreCounts } from './intake.js';
-import { META, SEQ_MAX, type PartitionKey } from './layout.js';
+import { META, SEQ_MAX, type CoreTables, type PartitionKey } from './layout.js';
 import type { BatchLimits, BatchOutcome, Outbox, SealedBatch } from './types.js';
 
 export const UNSENT_COUNT_CAP = 100_000;
 const UNSENT_COUNT_TTL_MS = 2_000;
 
-export interface OutboxParts {
-  env: RootDatabase;
-  meta: Database;
-  journal: Database<string, PartitionKey>;
+export interface OutboxParts extends CoreTables {
   ledger: BatchLedger;
   holds: Holds;
   deadLetters: DeadLetters;

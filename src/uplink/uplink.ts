@@ -6,19 +6,15 @@
  *    (`outbox.settle` resolved): a partition is held by at most one worker, and a
  *    worker asks for the next batch only after settling the current one.
  *  - A batch the ERP accepted is settled in the transaction that seals the next
- *    one, or alone after SETTLE_IDLE_MS without one: a steady flow costs one write
- *    per batch, not two. Until then it stays sealed; a crash resends it under the
+ *    one, or alone after 20 ms without one (scheduler.ts): a steady flow costs one
+ *    write per batch, not two. Until then it stays sealed; a crash resends it under the
  *    same key, which the ERP recognises.
- *  - At most `concurrency` partitions have a request in flight. Ready partitions
- *    wait in one FIFO; after each batch a partition goes to its tail, so a busy
- *    partition cannot starve the others (round robin).
+ *  - When each partition's worker runs (concurrency, round robin, linger, waking
+ *    idle partitions) is scheduler.ts's part.
  *  - A retry resends the SAME sealed batch (same id, same bytes). Halves of a
  *    split go out in order; a 207's replacement batch goes out next.
- *  - Waiting (linger, backoff, auth pause) holds no concurrency slot.
  *  - Nothing is removed from the buffer except through `settle`; stopping
  *    mid-request leaves the batch sealed, resent after a restart.
- *
- * Idle partitions are woken by `outbox.onAppend`, not by polling.
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
@@ -27,14 +23,13 @@ import type { UplinkConfig } from '../config/schema.js';
 import { describeError, isPlantgateError, type ErrorCode } from '../errors.js';
 import { classify, partialOutcome, type Verdict } from './classify.js';
 import { createHttpSink, type HttpSink } from './http-sink.js';
-import { newPartition, partitionStatus, type Partition } from './partition.js';
+import { partitionStatus, type Partition } from './partition.js';
 import { retryDelay, retryPolicy } from './retry-policy.js';
+import { PartitionScheduler } from './scheduler.js';
 import type { Uplink, UplinkAlarm, UplinkCounters, UplinkError, UplinkEvents, UplinkListener, UplinkState, UplinkStatus } from './types.js';
 
 export type * from './types.js';
 
-/** How long an accepted batch waits for a next one to be settled with (see the header). */
-const SETTLE_IDLE_MS = 20;
 
 export interface UplinkOptions {
   config: UplinkConfig;
@@ -51,15 +46,11 @@ export function createUplink(opts: UplinkOptions): Uplink {
   const limits: BatchLimits = { maxEvents: config.maxBatchEvents, maxBytes: config.maxBatchBytes, sealPartialAhead: config.lingerMs === 0 };
   const emitter = new EventEmitter();
   const counters: UplinkCounters = { requests: 0, batchesDelivered: 0, eventsDelivered: 0, eventsRejected: 0, retries: 0, splits: 0 };
-  const parts = new Map<string, Partition>();
-  const ready: Partition[] = [];
-  const works = new Set<Promise<void>>();
+  const sched = new PartitionScheduler({ concurrency: config.concurrency, lingerMs: config.lingerMs, maxBatchEvents: config.maxBatchEvents, work });
   const stopAc = new AbortController();
 
   let state: UplinkState = config.enabled ? 'stopped' : 'disabled';
   let started = false;
-  let running = false;
-  let paused = false;
   let alarm: UplinkAlarm | undefined;
   let authTimer: NodeJS.Timeout | undefined;
   let lastSuccessAt: string | undefined;
@@ -74,87 +65,12 @@ export function createUplink(opts: UplinkOptions): Uplink {
     emitter.emit('state', next);
   }
 
-  function partition(name: string): Partition {
-    let p = parts.get(name);
-    if (!p) parts.set(name, (p = newPartition(name)));
-    return p;
-  }
-
-  function clearTimer(p: Partition): void {
-    if (p.timer) clearTimeout(p.timer);
-    if (p.settleTimer) clearTimeout(p.settleTimer);
-    p.timer = undefined;
-    p.settleTimer = undefined;
-    p.lingering = false;
-  }
-
-  function enqueue(p: Partition): void {
-    if (!running || p.state === 'queued' || p.state === 'sending') return;
-    clearTimer(p);
-    p.nextRetryAt = undefined;
-    p.state = 'queued';
-    ready.push(p);
-    pump();
-  }
-
-  function wait(p: Partition, ms: number, lingering: boolean): void {
-    clearTimer(p);
-    p.state = 'waiting';
-    p.lingering = lingering;
-    p.timer = setTimeout(() => {
-      p.timer = undefined;
-      enqueue(p);
-    }, ms);
-  }
-
-  /**
-   * After a worker released the partition (or it woke up): send now, linger, or go
-   * idle. Decided from flags, not outbox.unsentCount(): counting a large backlog
-   * per batch would cost more than sending it.
-   */
-  function schedule(p: Partition): void {
-    p.state = 'idle';
-    if (!running) return;
-    if (p.current || p.sealedAhead || p.lastBatchFull) return enqueue(p);
-    if (!p.appended) {
-      if (p.accepted && !p.settleTimer) p.settleTimer = setTimeout(() => enqueue(p), SETTLE_IDLE_MS);
-      return;
-    }
-    if (config.lingerMs === 0) return enqueue(p);
-    const now = Date.now();
-    const left = (p.pendingSince ?? now) + config.lingerMs - now;
-    if (left <= 0) enqueue(p);
-    else wait(p, left, true);
-  }
-
   /** Runs inside the buffer's commit path: it must never throw there. */
   function onAppend(name: string, count: number): void {
     try {
-      wake(name, count);
+      sched.wake(name, count);
     } catch (err) {
       log.error({ err: describeError(err), partition: name }, 'could not wake the partition; it is picked up at the next append or restart');
-    }
-  }
-
-  function wake(name: string, count: number): void {
-    const p = partition(name);
-    p.appended = true;
-    p.appendedEvents += count;
-    if (p.pendingSince === undefined) p.pendingSince = Date.now();
-    if (p.state === 'idle') schedule(p);
-    else if (p.state === 'waiting' && p.lingering && p.appendedEvents >= config.maxBatchEvents) enqueue(p);
-  }
-
-  function pump(): void {
-    while (running && !paused && works.size < config.concurrency && ready.length > 0) {
-      const p = ready.shift()!;
-      p.state = 'sending';
-      const w: Promise<void> = work(p).finally(() => {
-        works.delete(w);
-        if (p.state === 'sending') schedule(p);
-        pump();
-      });
-      works.add(w);
     }
   }
 
@@ -184,7 +100,7 @@ export function createUplink(opts: UplinkOptions): Uplink {
           p.pendingSince ??= Date.now();
         }
       }
-      if (!running) return;
+      if (!sched.running) return;
       const body = outbox.body(batch);
       p.inFlight = { batchId: batch.id, events: batch.seqs.length, attempts: p.attempts + 1, since: new Date().toISOString() };
       counters.requests++;
@@ -194,7 +110,7 @@ export function createUplink(opts: UplinkOptions): Uplink {
       await apply(p, batch, classify(result, batch.seqs.length));
     } catch (err) {
       p.inFlight = undefined;
-      if (!running) return;
+      if (!sched.running) return;
       // The buffer failed (commit error, closed): back off like a transient error.
       const code: ErrorCode = isPlantgateError(err) ? err.code : 'PG_ERR_UPLINK_TRANSIENT';
       backoff(p, p.current?.id ?? '-', { code, reason: `buffer operation failed: ${describeError(err)}` });
@@ -266,7 +182,7 @@ export function createUplink(opts: UplinkOptions): Uplink {
     p.attempts = 0;
     p.lastError = undefined;
     // A request sent before the pause may still succeed; the alarm stays until the pause ends.
-    if (alarm && !paused) {
+    if (alarm && !sched.paused) {
       log.info({ code: alarm.code }, 'uplink alarm cleared: the ERP accepts requests again');
       alarm = undefined;
       emitter.emit('alarm', undefined);
@@ -305,21 +221,20 @@ export function createUplink(opts: UplinkOptions): Uplink {
     const level = p.attempts === 1 ? 'warn' : 'debug';
     log[level]({ code: e.code, partition: p.name, batchId, status: e.status, attempts: p.attempts, delayMs }, `delivery failed, retrying: ${e.reason}`);
     emitter.emit('retry', { partition: p.name, batchId, attempts: p.attempts, delayMs, code: e.code, message: e.reason, ...(e.status !== undefined ? { status: e.status } : {}) });
-    if (!running) return;
+    if (!sched.running) return;
     p.nextRetryAt = Date.now() + delayMs;
-    wait(p, delayMs, false);
+    sched.wait(p, delayMs, false);
   }
 
   function authPause(p: Partition, batch: SealedBatch, reason: string, status?: number): void {
     noteError(p, 'PG_ERR_UPLINK_AUTH', reason, status);
     p.attempts++;
     counters.retries++;
-    if (!running) return;
+    if (!sched.running) return;
     // Retried first when the pause ends; the batch stays the same.
-    p.state = 'queued';
-    ready.unshift(p);
-    if (paused) return;
-    paused = true;
+    sched.enqueueFirst(p);
+    if (sched.paused) return;
+    sched.paused = true;
     const since = new Date().toISOString();
     if (!alarm) {
       alarm = { code: 'PG_ERR_UPLINK_AUTH', message: `${reason}; check uplink.bearerToken / uplink.tls; data is kept`, since };
@@ -333,11 +248,11 @@ export function createUplink(opts: UplinkOptions): Uplink {
   function unpause(why: string): void {
     if (authTimer) clearTimeout(authTimer);
     authTimer = undefined;
-    if (!paused) return;
-    paused = false;
-    for (const p of parts.values()) if (p.state === 'queued') p.nextRetryAt = undefined;
+    if (!sched.paused) return;
+    sched.paused = false;
+    for (const p of sched.parts.values()) if (p.state === 'queued') p.nextRetryAt = undefined;
     setState('running', why);
-    pump();
+    sched.pump();
   }
 
   /** For the status page only: it may ask after the buffer closed. */
@@ -354,28 +269,26 @@ export function createUplink(opts: UplinkOptions): Uplink {
       if (!config.enabled || started) return;
       started = true;
       sink ??= createHttpSink(config);
-      running = true;
+      sched.running = true;
       unsubscribe = outbox.onAppend(onAppend);
       setState('running', `sending to ${new URL(config.url).origin}`, 'info', { concurrency: config.concurrency, maxBatchEvents: config.maxBatchEvents, lingerMs: config.lingerMs });
       // Sealed batches left by the last run go first, without lingering.
       for (const name of outbox.partitions()) {
-        const p = partition(name);
+        const p = sched.partition(name);
         p.sealedAhead = true;
-        enqueue(p);
+        sched.enqueue(p);
       }
     },
 
     async stop(deadlineMs) {
-      if (!running) {
+      if (!sched.running) {
         if (state !== 'disabled') setState('stopped', 'stop requested');
         return;
       }
-      running = false;
-      paused = false;
+      sched.stop();
       unsubscribe?.();
       if (authTimer) clearTimeout(authTimer);
-      for (const p of parts.values()) clearTimer(p);
-      ready.length = 0;
+      const works = sched.works;
       if (works.size > 0) {
         let timer: NodeJS.Timeout | undefined;
         const expired = new Promise<boolean>((r) => (timer = setTimeout(() => r(true), deadlineMs)));
@@ -387,20 +300,20 @@ export function createUplink(opts: UplinkOptions): Uplink {
         }
         clearTimeout(timer);
       }
-      await Promise.all([...parts.values()].filter((p) => p.accepted).map((p) => settleAccepted(p, false).catch((err: unknown) => log.warn({ err: describeError(err), partition: p.name, batchId: p.accepted?.id }, 'could not settle an accepted batch; it is resent after a restart and the ERP recognises its key'))));
+      await Promise.all([...sched.parts.values()].filter((p) => p.accepted).map((p) => settleAccepted(p, false).catch((err: unknown) => log.warn({ err: describeError(err), partition: p.name, batchId: p.accepted?.id }, 'could not settle an accepted batch; it is resent after a restart and the ERP recognises its key'))));
       await sink?.destroy().catch(() => undefined);
-      for (const p of parts.values()) p.state = 'idle';
+      for (const p of sched.parts.values()) p.state = 'idle';
       setState('stopped', 'stop requested');
     },
 
     resume() {
-      if (paused && running) unpause('resumed by operator');
+      if (sched.paused && sched.running) unpause('resumed by operator');
     },
 
     status(): UplinkStatus {
-      const names = new Set<string>(parts.keys());
-      if (running || started) for (const n of outbox.partitions()) names.add(n);
-      const partitions = [...names].sort().map((name) => partitionStatus(name, unsent(name), parts.get(name)));
+      const names = new Set<string>(sched.parts.keys());
+      if (sched.running || started) for (const n of outbox.partitions()) names.add(n);
+      const partitions = [...names].sort().map((name) => partitionStatus(name, unsent(name), sched.parts.get(name)));
       return {
         state,
         ...(alarm ? { alarm: { ...alarm } } : {}),
