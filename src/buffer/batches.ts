@@ -3,7 +3,7 @@
  *
  * A batch record lists the sequences of its events; the events stay in the
  * journal until the batch is settled, so the body is rebuilt from the same
- * stored strings on every send: the same bytes under the same Idempotency-Key.
+ * stored bytes on every send: the same bytes under the same Idempotency-Key.
  * Per partition, events past the last sealed batch's highest sequence are unsent.
  * Only the uplink seals and settles, one batch at a time per partition.
  *
@@ -12,7 +12,7 @@
  */
 import type { Database } from 'lmdb';
 import { PlantgateError } from '../errors.js';
-import { SEQ_MAX, batchId, type BatchRecord, type PartitionKey } from './layout.js';
+import { SEQ_MAX, batchId, type BatchRecord, type JournalBytes, type PartitionKey } from './layout.js';
 import type { BatchLimits, SealedBatch } from './types.js';
 
 /** Bodies built while sealing and kept for the first send, at most this many bytes in all. */
@@ -32,13 +32,15 @@ export class BatchLedger {
   /** Per partition: the limits of its last nextBatch, to seal the next full batch inside a settle. */
   private readonly lastLimits = new Map<string, BatchLimits>();
   /**
-   * Bodies of batches just sealed, built from the strings read to seal them, until their
+   * Bodies of batches just sealed, built from the bytes read to seal them, until their
    * first send: that send needs no second read of its events. Retries rebuild the body.
    */
   private readonly fresh = new Map<string, Buffer>();
   private freshBytes = 0;
   /** Events whose puts are pending in this event-loop turn, offered to a seal in the same turn (store.ts). */
-  private offered: { partition: string; seqs: number[]; values: string[] } | undefined;
+  private offered: { partition: string; seqs: number[]; values: Buffer[] } | undefined;
+  /** Per partition: its last sealed batch, while it is the one in the table (no read to find it). */
+  private readonly lastSealed = new Map<string, BatchRecord>();
   /**
    * Per partition, the first sequence of each write not yet flushed (a commit, a
    * replay). Its events may not be visible yet, and a later write's may already be
@@ -48,7 +50,7 @@ export class BatchLedger {
 
   constructor(
     private readonly table: Database<BatchRecord, PartitionKey>,
-    private readonly journal: Database<string, PartitionKey>,
+    private readonly journal: JournalBytes,
     private readonly storeId: () => string,
     /** Journal key a partition's unsent events end before (a hold stops it short). */
     readonly unsentEnd: (partition: string) => PartitionKey,
@@ -95,6 +97,7 @@ export class BatchLedger {
     const removed = (): void => {
       this.counted(p, -1);
       this.dropFresh(batch.id);
+      if (this.lastSealed.get(p)?.id === batch.id) this.lastSealed.delete(p);
     };
     if (retrySeqs.length > 0) {
       const retry = this.record(p, retrySeqs);
@@ -102,6 +105,7 @@ export class BatchLedger {
       const commit = (): void => {
         removed();
         this.counted(p, 1);
+        this.lastSealed.delete(p);
       };
       return { retry: toSealed(p, retry), commit };
     }
@@ -132,6 +136,7 @@ export class BatchLedger {
     });
     this.counted(p, 1);
     this.dropFresh(batch.id);
+    this.lastSealed.delete(p);
     return [toSealed(p, halves[0]), toSealed(p, halves[1])];
   }
 
@@ -141,11 +146,11 @@ export class BatchLedger {
       this.dropFresh(batch.id);
       return fresh;
     }
-    const values: string[] = new Array(batch.seqs.length);
+    const values: Buffer[] = new Array(batch.seqs.length);
     for (let i = 0; i < batch.seqs.length; i++) {
-      const json = this.journal.get([batch.partition, batch.seqs[i]!]);
-      if (json === undefined) throw new PlantgateError('PG_ERR_BUFFER_COMMIT', `event ${batch.seqs[i]} of batch ${batch.id} is missing from the journal`);
-      values[i] = json;
+      const bytes = this.journal.get([batch.partition, batch.seqs[i]!]);
+      if (bytes === undefined) throw new PlantgateError('PG_ERR_BUFFER_COMMIT', `event ${batch.seqs[i]} of batch ${batch.id} is missing from the journal`);
+      values[i] = bytes;
     }
     return bodyOf(values);
   }
@@ -155,9 +160,9 @@ export class BatchLedger {
    * visible ones: their puts are pending in this turn's transaction, which the seal
    * joins. The caller withdraws them (undefined) before the turn ends.
    */
-  offer(partition: string, seqs: number[], values: string[]): void;
+  offer(partition: string, seqs: number[], values: Buffer[]): void;
   offer(none: undefined): void;
-  offer(partition: string | undefined, seqs: number[] = [], values: string[] = []): void {
+  offer(partition: string | undefined, seqs: number[] = [], values: Buffer[] = []): void {
     this.offered = partition === undefined ? undefined : { partition, seqs, values };
   }
 
@@ -186,18 +191,22 @@ export class BatchLedger {
     this.sealedUpTo.delete(partition);
     this.sealedCount.delete(partition);
     this.lastLimits.delete(partition);
+    this.lastSealed.delete(partition);
   }
 
   private oldest(partition: string): BatchRecord | undefined {
-    if (!this.sealedCount.get(partition)) return undefined;
+    const count = this.sealedCount.get(partition);
+    if (!count) return undefined;
+    if (count === 1 && this.lastSealed.has(partition)) return this.lastSealed.get(partition);
     for (const { value } of this.table.getRange({ start: [partition, 0], end: [partition, SEQ_MAX], limit: 1 })) return value;
     return undefined;
   }
 
   /** A batch record was stored: its events are no longer unsent; its body waits for the send. */
-  private sealed(partition: string, record: BatchRecord, values: string[]): void {
+  private sealed(partition: string, record: BatchRecord, values: Buffer[]): void {
     this.sealedUpTo.set(partition, record.seqs[record.seqs.length - 1]!);
     this.counted(partition, 1);
+    this.lastSealed.set(partition, record);
     if (this.freshBytes + record.bytes > FRESH_BODIES_MAX_BYTES) return;
     this.fresh.set(record.id, bodyOf(values));
     this.freshBytes += record.bytes;
@@ -216,16 +225,16 @@ export class BatchLedger {
 
   /**
    * The next batch of unsent events within the limits (the visible ones, then those
-   * offered in this turn), its events' JSON, and whether it is full.
+   * offered in this turn), its events' stored bytes, and whether it is full.
    */
-  private collect(partition: string, limits: BatchLimits): { record: BatchRecord; values: string[]; full: boolean } | undefined {
+  private collect(partition: string, limits: BatchLimits): { record: BatchRecord; values: Buffer[]; full: boolean } | undefined {
     const seqs: number[] = [];
-    const values: string[] = [];
+    const values: Buffer[] = [];
     let bytes = 2;
     let full = false;
     /** Adds an event unless the batch has no room for it; false once the batch is full. */
-    const take = (seq: number, value: string): boolean => {
-      const size = Buffer.byteLength(value) + 1;
+    const take = (seq: number, value: Buffer): boolean => {
+      const size = value.length + 1;
       if (seqs.length > 0 && bytes + size > limits.maxBytes) {
         full = true;
         return false;
@@ -252,14 +261,25 @@ export class BatchLedger {
   }
 
   private record(partition: string, seqs: number[]): BatchRecord {
-    const bytes = seqs.reduce((n, s) => n + Buffer.byteLength(this.journal.get([partition, s]) ?? '') + 1, 1);
+    // getBinaryFast: a view for its length only, no copy.
+    const bytes = seqs.reduce((n, s) => n + (this.journal.getBinaryFast([partition, s])?.length ?? 0) + 1, 1);
     return { id: batchId(this.storeId(), seqs), seqs, bytes, sealedAt: new Date().toISOString() };
   }
 }
 
-/** The request body: the events' stored JSON as one array, the same bytes from the same strings. */
-function bodyOf(values: string[]): Buffer {
-  return Buffer.from(`[${values.join(',')}]`);
+/** The request body: the events' stored bytes as one JSON array, copied once. */
+function bodyOf(values: Buffer[]): Buffer {
+  let size = values.length + 1; // the brackets and the commas between
+  for (const v of values) size += v.length;
+  const body = Buffer.allocUnsafe(size);
+  body[0] = 0x5b; // [
+  let at = 1;
+  for (let i = 0; i < values.length; i++) {
+    if (i > 0) body[at++] = 0x2c; // ,
+    at += values[i]!.copy(body, at);
+  }
+  body[at] = 0x5d; // ]
+  return body;
 }
 
 function toSealed(partition: string, r: BatchRecord): SealedBatch {

@@ -14,7 +14,6 @@
  * flushed: nothing from there on is sealed before (batches.ts), so a batch never
  * skips an event it cannot see yet.
  */
-import type { Database } from 'lmdb';
 import type { Logger } from 'pino';
 import { PlantgateError, describeError } from '../errors.js';
 import { SPEC_VERSION } from '../model/event.js';
@@ -22,7 +21,7 @@ import type { CommitItem, CommitOptions, CommitOutcome } from '../protocols/sour
 import type { CapacityGuard } from './capacity.js';
 import type { DedupeIndex } from './dedupe.js';
 import type { Holds } from './holds.js';
-import type { PartitionKey } from './layout.js';
+import type { JournalBytes } from './layout.js';
 import type { BufferStats } from './types.js';
 
 /**
@@ -42,7 +41,7 @@ export interface StoreCounts {
 }
 
 export interface IntakeParts {
-  journal: Database<string, PartitionKey>;
+  journal: JournalBytes;
   dedupe: DedupeIndex;
   holds: Holds;
   capacity: CapacityGuard;
@@ -56,17 +55,17 @@ export interface IntakeParts {
   closed: () => boolean;
   /** Events of a partition were committed, up to `lastSeq` (the outbox wakes the uplink unless they are sealed already). */
   announce: (partition: string, count: number, lastSeq: number) => void;
-  /** Events of a partition were just staged: the uplink may seal them in this turn. */
-  offer: (partition: string, seqs: number[], values: string[]) => void;
+  /** Events of a partition were just staged (their stored bytes): the uplink may seal them in this turn. */
+  offer: (partition: string, seqs: number[], values: Buffer[]) => void;
   /** A write of a partition from `firstSeq` on is pending; `written` when it is flushed or failed. */
   writing: (partition: string, firstSeq: number) => void;
   written: (partition: string, firstSeq: number) => void;
 }
 
-/** Events of one partition staged in one call, in sequence order; their JSON when they are offered to the uplink. */
+/** Events of one partition staged in one call, in sequence order; their stored bytes when they are offered to the uplink. */
 class Offer {
   readonly seqs: number[] = [];
-  readonly values: string[] = [];
+  readonly values: Buffer[] = [];
 }
 
 /** A commit's puts, issued and not yet flushed. */
@@ -151,11 +150,13 @@ export class Intake {
         (draft.subject !== undefined ? `,"subject":${JSON.stringify(draft.subject)}` : '') +
         `,"sequence":"${seq}","partitionkey":${JSON.stringify(draft.partitionkey)},"correlationid":${draft.correlationid !== undefined ? JSON.stringify(draft.correlationid) : idJson}` +
         `${received}${dataJson ?? JSON.stringify(draft.data)}}`;
-      writes.push(this.p.journal.put([draft.partitionkey, seq], json));
+      // Encoded once: the same bytes are stored and, when sealed now, sent.
+      const bytes = Buffer.from(json);
+      writes.push(this.p.journal.put([draft.partitionkey, seq], bytes));
       let offer = offers.get(draft.partitionkey);
       if (!offer) offers.set(draft.partitionkey, (offer = new Offer()));
       offer.seqs.push(seq);
-      if (!hold) offer.values.push(json); // held events are not offered
+      if (!hold) offer.values.push(bytes); // held events are not offered
       if (hold) holds.note(hold.stream, hold.connector, hold.file, draft.partitionkey, seq, writes);
       if (!range) {
         if (draft.id !== undefined) dedupeKeys.push(dedupe.rememberId(draft.id, seq, writes));

@@ -19,6 +19,13 @@ export const TABLES = {
 /** Journal and batch keys: [partition, sequence]; sorts by partition, then sequence. */
 export type PartitionKey = [string, number];
 
+/**
+ * The journal opened as bytes: the same table and the same stored UTF-8, without
+ * transcoding. The hot path uses it (the intake's puts, the seal's reads and the
+ * request body built from them); the rest reads events as strings.
+ */
+export type JournalBytes = Database<Buffer, PartitionKey>;
+
 /** The environment and the tables most parts of the store write to. */
 export interface CoreTables {
   env: RootDatabase;

@@ -55,7 +55,7 @@ export class StoreOutbox implements Outbox {
    * Events whose puts are still pending (intake.ts): an idle partition seals them in
    * this event-loop turn, so in their transaction.
    */
-  offer(partition: string, seqs: number[], values: string[]): void {
+  offer(partition: string, seqs: number[], values: Buffer[]): void {
     if (!this.wakeable(partition)) return;
     this.p.ledger.offer(partition, seqs, values);
     try {

@@ -67,7 +67,7 @@ import { DedupeIndex } from './dedupe.js';
 import { Holds, type HoldInfo } from './holds.js';
 import { Intake, type StoreCounts } from './intake.js';
 import { lockDataDir } from './lock.js';
-import { META, SCHEMA_VERSION, SEQ_MAX, STORE_FILE, TABLES, tableStats, type BatchRecord, type PartitionKey } from './layout.js';
+import { META, SCHEMA_VERSION, SEQ_MAX, STORE_FILE, TABLES, tableStats, type BatchRecord, type JournalBytes, type PartitionKey } from './layout.js';
 import { StoreOutbox } from './outbox.js';
 import type { BufferStats } from './types.js';
 
@@ -121,9 +121,10 @@ export class BufferStore {
     this.env = open({ path: join(opts.dataDir, STORE_FILE), maxDbs: 12, overlappingSync: true, separateFlushed: false } as never);
     this.meta = this.env.openDB({ name: TABLES.meta });
     this.journal = this.env.openDB<string, PartitionKey>({ name: TABLES.journal, encoding: 'string' });
+    const journalBytes: JournalBytes = this.env.openDB<Buffer, PartitionKey>({ name: TABLES.journal, encoding: 'binary' });
     this.batches = this.env.openDB<BatchRecord, PartitionKey>({ name: TABLES.batches });
     // A seal stops at a partition's first held sequence (holds.ts).
-    this.ledger = new BatchLedger(this.batches, this.journal, () => this.storeId, (p) => [p, this.holds.floor(p) ?? SEQ_MAX]);
+    this.ledger = new BatchLedger(this.batches, journalBytes, () => this.storeId, (p) => [p, this.holds.floor(p) ?? SEQ_MAX]);
     const dedupeTables = [this.env.openDB({ name: TABLES.dedupe0 }), this.env.openDB({ name: TABLES.dedupe1 })] as const;
     this.dedupe = new DedupeIndex([dedupeTables[0], dedupeTables[1]] as never, this.meta, opts.config.dedupeMaxEntries, opts.config.dedupeMaxAgeHours * 3_600_000);
     this.holds = new Holds({
@@ -137,7 +138,7 @@ export class BufferStore {
     });
     this.capacity = new CapacityGuard(opts.config, opts.dataDir);
     this.intake = new Intake({
-      journal: this.journal,
+      journal: journalBytes,
       dedupe: this.dedupe,
       holds: this.holds,
       capacity: this.capacity,
