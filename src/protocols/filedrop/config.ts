@@ -134,7 +134,7 @@ export const FiledropConfig = Type.Object(
     pollMs: Int(1000, 10, 'How often the inbox is scanned'),
     retryMs: Int(5000, 10, 'Wait before retrying a file after a refused commit or an IO error (doubles up to 60 s)'),
     chunkRecords: Int(1000, 1, 'Drafts per commit call', 100_000),
-    maxChunksInFlight: Int(4, 1, 'Commit calls in flight per file', 64),
+    maxChunksInFlight: Int(4, 1, 'Commit calls in flight per file while it is held (a large file); others commit one at a time', 64),
     maxReportedProblems: Int(1000, 1, 'Bad records listed in an error report; the count covers all'),
   },
   strict,

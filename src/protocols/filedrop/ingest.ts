@@ -24,10 +24,17 @@
  *    against its digest from the first read before parsing it, so every committed
  *    record comes from exactly the bytes its id was hashed from; a file rewritten
  *    meanwhile stops the pass as `changed`.
- *  - Drafts are committed in chunks, several in flight, never one record at a time
- *    (LMDB groups the puts of one event-loop turn). The file moves only after every
- *    chunk resolved and its hold was released. A refused commit or an IO error
- *    leaves it (and its hold) in the inbox; the caller retries later.
+ *  - Drafts are committed in chunks, never one record at a time (LMDB groups the
+ *    puts of one event-loop turn). The file moves only after every chunk resolved
+ *    and its hold was released. A refused commit or an IO error leaves it (and its
+ *    hold) in the inbox; the caller retries later.
+ *  - A file's events keep the order of its records. Held chunks go several in
+ *    flight; if one fails while a later one commits, the later one is ahead of the
+ *    gap, so the held part is discarded (nothing of it was sent) and the file is
+ *    read afresh: when the buffer refused it, before the second pass; after any
+ *    other failure, on the next read, which finds a committed range past its first
+ *    uncommitted record. Chunks that are not held may be sent as soon as they
+ *    commit, so they go one at a time and a failure stops the file there.
  */
 import { createHash } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
@@ -65,7 +72,8 @@ export type IngestOutcome =
   | { kind: 'changed' }
   | { kind: 'stopped' };
 
-export async function ingestFile(path: string, name: string, o: IngestOptions): Promise<IngestOutcome> {
+/** `afresh`: the file's held part was just discarded for a gap; the read starts over once, not again. */
+export async function ingestFile(path: string, name: string, o: IngestOptions, afresh = false): Promise<IngestOutcome> {
   const st0 = await stat(path);
   const print = await fingerprint(path);
   const file: FileInfo = { name, mtime: st0.mtime.toISOString(), sha256: print.sha256, stream: `fd:${o.connector}:${print.sha256.slice(0, 32)}` };
@@ -123,11 +131,20 @@ export async function ingestFile(path: string, name: string, o: IngestOptions): 
           if (!isPlantgateError(err, 'PG_ERR_BUFFER_FULL')) throw err;
           await held.settle();
           checkOnly = true;
+          if (held.gapped) {
+            // A chunk went in after the refused one: the second pass sends the whole file instead.
+            await discardHeld();
+            held = undefined;
+          }
         }
       }
     }
   } catch (err) {
     await held?.settle();
+    if (err instanceof GapInHold && !afresh) {
+      await discardHeld();
+      return ingestFile(path, name, o, true);
+    }
     // An IO error or a failed commit leaves the file and its hold: the next read resumes.
     if (!(err instanceof FileChanged) && !(err instanceof FileParseError)) throw err;
     await discardHeld();
@@ -181,7 +198,8 @@ export async function ingestFile(path: string, name: string, o: IngestOptions): 
 
 /** Commits a file already checked whole: from memory (small file), or parsing the (verified same) bytes again. */
 async function commitChecked(path: string, print: Fingerprint, file: FileInfo, kept: PositionedDraft[] | undefined, o: IngestOptions): Promise<Committer | IngestOutcome> {
-  const committer = new Committer(o.sink, file.stream, o.chunkRecords, o.maxChunksInFlight);
+  // One chunk at a time: these may be sent as soon as they commit, so none may overtake a failed one.
+  const committer = new Committer(o.sink, file.stream, o.chunkRecords, 1);
   if (kept) {
     if (o.signal.aborted) return committer.abandon();
     await committer.add(kept);
@@ -214,6 +232,9 @@ interface Fingerprint {
 }
 
 class FileChanged extends Error {}
+
+/** A held read resumed past a record that was never committed while later ones were (a chunk failed). */
+class GapInHold extends Error {}
 
 /**
  * The file in fixed blocks, read into one buffer: a block is valid until the next
@@ -311,6 +332,10 @@ class Committer {
   private to = 0;
   private inflight: Promise<void>[] = [];
   private failure: unknown;
+  /** Chunks sent so far; the first of them that failed and the last that committed. */
+  private chunks = 0;
+  private firstFailed = Infinity;
+  private lastCommitted = -1;
   /** Committed ranges, ascending; `next` is the first that may still cover a coming position. */
   private readonly done: [number, number][];
   private next = 0;
@@ -333,11 +358,18 @@ class Committer {
         this.duplicates++;
         continue;
       }
+      // A range past this record was committed, this one was not: held, it would be sent out of order.
+      if (this.hold && this.next < this.done.length) throw new GapInHold(`record ${position} of ${this.stream} was never committed, later ones were`);
       if (this.buf.length === 0) this.from = position;
       this.buf.push({ draft });
       this.to = position;
       if (this.buf.length >= this.chunk) await this.send();
     }
+  }
+
+  /** A chunk failed while a later one committed: the committed events skip some of the file's. */
+  get gapped(): boolean {
+    return this.lastCommitted > this.firstFailed;
   }
 
   private covered(position: number): boolean {
@@ -367,15 +399,18 @@ class Committer {
     if (this.failure !== undefined) throw this.failure;
     const items = this.buf;
     this.buf = [];
+    const chunk = this.chunks++;
     this.inflight.push(
       this.sink.commit(items, { range: { stream: this.stream, from: this.from, to: this.to }, ...(this.hold ? { hold: this.hold } : {}) }).then(
         (outcomes) => {
+          this.lastCommitted = Math.max(this.lastCommitted, chunk);
           for (const r of outcomes) {
             if (r.duplicate) this.duplicates++;
             else this.committed++;
           }
         },
         (err: unknown) => {
+          this.firstFailed = Math.min(this.firstFailed, chunk);
           this.failure ??= err;
         },
       ),

@@ -281,14 +281,14 @@ describe('filedrop pickup', () => {
     assert.deepEqual(sent, Array.from({ length: n.count }, (_, i) => `R-${i + 1}`));
   });
 
-  it('a commit that fails while later ones succeed leaves a gap that the retry fills: nothing lost, nothing twice', async (t) => {
+  it('a small file whose commit fails stops there: the retry commits the rest after it, each record once, in file order', async (t) => {
     let calls = 0;
     const inbox = await openInbox(t, { ...receipts, chunkRecords: 500, maxChunksInFlight: 4 }, {
       sink: (s) => ({
         ...s,
         commit: async (items, options) => {
           if (++calls === 2) {
-            // Refused after the next chunks were already sent and committed.
+            // Slow to fail: the next chunks would be committed meanwhile if they were already sent.
             await new Promise((r) => setTimeout(r, 100));
             throw new PlantgateError('PG_ERR_BUFFER_COMMIT', 'commit failed (test)');
           }
@@ -297,17 +297,47 @@ describe('filedrop pickup', () => {
       }),
     });
     const n = 3000;
-    const lines = ['ReceiptNo,SSCC,Item,Qty,ReceivedAt'];
-    for (let i = 1; i <= n; i++) lines.push(`R-${i},${String(i).padStart(18, '0')},MAT,1,2024-03-04T06:00:00Z`);
-    inbox.drop('gap.csv', lines.join('\n'));
+    inbox.drop('gap.csv', bigReceipts(n).csv);
     await inbox.waitSettled(1);
     const events = await inbox.events();
     assert.ok(inbox.source.status().counters['retries']! >= 1, 'the file was read a second time');
-    assert.equal(events.length, n);
-    assert.equal(new Set(events.map((e) => e['id'])).size, n, 'no event twice');
-    const records = events.map((e) => (data(e)['file'] as { record: number }).record).sort((a, b) => a - b);
-    assert.deepEqual(records, Array.from({ length: n }, (_, i) => i + 1));
+    assert.equal(new Set(events.map((e) => e['id'])).size, n, 'every record once');
+    assert.deepEqual(
+      events.map((e) => e['subject']),
+      Array.from({ length: n }, (_, i) => `R-${i + 1}`),
+      'in file order: the failed chunk was not overtaken',
+    );
   });
+
+  for (const failure of ['PG_ERR_BUFFER_COMMIT', 'PG_ERR_BUFFER_FULL'] as const) {
+    it(`a large file whose held chunk fails (${failure}) while later ones commit: the held part is read afresh, each record once, in file order`, async (t) => {
+      let heldCalls = 0;
+      const inbox = await openInbox(t, { ...receipts, chunkRecords: 500, maxChunksInFlight: 4 }, {
+        sink: (s) => ({
+          ...s,
+          commit: async (items, options) => {
+            if (options?.hold && ++heldCalls === 3) {
+              await new Promise((r) => setTimeout(r, 100));
+              throw new PlantgateError(failure, `held commit failed (test: ${failure})`);
+            }
+            return s.commit(items, options);
+          },
+        }),
+      });
+      const n = KEEP_DRAFTS_MAX + 3000;
+      inbox.drop('held-gap.csv', bigReceipts(n).csv);
+      await inbox.waitSettled(1);
+      const events = await inbox.events();
+      assert.ok(heldCalls >= 6, `later held chunks were sent while the third one failed (${heldCalls} held commits)`);
+      assert.equal(new Set(events.map((e) => e['id'])).size, n, 'every record once');
+      assert.deepEqual(
+        events.map((e) => e['subject']),
+        Array.from({ length: n }, (_, i) => `R-${i + 1}`),
+        'in file order',
+      );
+      assert.deepEqual(inbox.sink.holds!.list(), []);
+    });
+  }
 
   it('a large file rewritten while it is being committed is read again: its held events are discarded, only the new content is sent', async (t) => {
     const path = (dir: string) => join(dir, 'big.csv');
