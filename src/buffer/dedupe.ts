@@ -3,7 +3,9 @@
  * packet id) → payload hash + sequence. Two generation tables bound it by count and
  * age without a time index: new entries go to the current one; when it holds half
  * of `maxEntries` or is half of `maxAgeHours` old, the older table is cleared and
- * becomes current. An entry is remembered for at least half the bounds.
+ * becomes current. An entry is remembered for at least half the bounds; the
+ * committed ranges of a file still being read (held) are carried over, however long
+ * the read takes.
  *
  * Writes ride in the same LMDB transaction as the events they describe (same
  * event-loop turn), so after a crash an event is either stored and known, or neither.
@@ -166,13 +168,23 @@ export class DedupeIndex {
     return key;
   }
 
-  /** Rotates generations when the current one is full or old; cheap to call often. */
-  async maintain(now = Date.now()): Promise<void> {
+  /**
+   * Rotates generations when the current one is full or old; cheap to call often.
+   * `reading(stream)`: the stream's file is still being read (held); its ranges move to
+   * the current generation instead of being cleared, or a resumed read would commit
+   * again what it already did.
+   */
+  async maintain(now = Date.now(), reading: (stream: string) => boolean = () => false): Promise<void> {
     const table = this.tables[this.current];
     const full = tableStats(table).entryCount >= this.maxEntries / 2;
     const old = now - this.startedAt >= this.maxAgeMs / 2;
     if (!full && !old) return;
     const next = (this.current ^ 1) as 0 | 1;
+    const carried: Promise<boolean>[] = [];
+    for (const { key, value } of this.tables[next].getRange({ start: 'r:', end: 'r;' })) {
+      if (reading(key.slice(2, key.lastIndexOf(':')))) carried.push(table.put(key, value));
+    }
+    await Promise.all(new Set(carried));
     this.clears[next]++;
     await this.tables[next].clearAsync();
     this.filters[next].clear();

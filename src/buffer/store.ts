@@ -249,7 +249,7 @@ export class BufferStore {
       await this.capacity.refreshDisk();
       if (this.closed) return;
       this.measure();
-      await this.dedupe.maintain();
+      await this.dedupe.maintain(Date.now(), (stream) => this.holds.get(stream) !== undefined);
     } catch (err) {
       this.log.error({ err: describeError(err) }, 'buffer maintenance failed');
     }

@@ -80,4 +80,23 @@ describe('dedupe', () => {
     assert.deepEqual(after.committedRanges('fd:wms:abc'), [[1, 1000], [1001, 2000]]);
     assert.deepEqual(after.committedRanges('fd:wms:ab'), [], 'a stream name is not a prefix match');
   });
+
+  it('keeps the ranges of a file still being read through any number of rotations; a finished file is forgotten like an id', async (t) => {
+    const s = store(t);
+    const index = new DedupeIndex(s.tables, s.env, 1000, 3_600_000);
+    const writes: Promise<boolean>[] = [];
+    const keys = [index.rememberRange('fd:wms:held', 1, 1000, writes), index.rememberRange('fd:wms:held', 1001, 2000, writes), index.rememberRange('fd:wms:done', 1, 500, writes)];
+    await Promise.all(writes);
+    index.settled(keys);
+    const reading = (stream: string) => stream === 'fd:wms:held';
+    let now = Date.now();
+    for (let rotation = 1; rotation <= 3; rotation++) {
+      now += 3_600_000; // old enough to rotate
+      await index.maintain(now, reading);
+      assert.deepEqual(index.committedRanges('fd:wms:held'), [[1, 1000], [1001, 2000]], `after rotation ${rotation}`);
+    }
+    assert.deepEqual(index.committedRanges('fd:wms:done'), [], 'cleared with its generation');
+    const after = new DedupeIndex(s.tables, s.env, 1000, 3_600_000);
+    assert.deepEqual(after.committedRanges('fd:wms:held'), [[1, 1000], [1001, 2000]], 'and across a restart');
+  });
 });
