@@ -102,12 +102,25 @@ export function cpuMsOf(pid: number): number | undefined {
   }
 }
 
-/** Samples a process's memory every `everyMs` and its CPU between start and stop. */
+/** The machine's CPU time so far (/proc/stat, all CPUs, in ticks): busy and total. */
+function machineTicks(): { busy: number; total: number } | undefined {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+    const total = fields.reduce((a, b) => a + b, 0);
+    // idle and iowait are the 4th and 5th: the rest is work (user, nice, system, irq, softirq, steal).
+    return { busy: total - fields[3]! - fields[4]!, total };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Samples a process's memory every `everyMs` and its CPU between start and stop, and how busy the machine was. */
 export class Sampler {
   peakAnonKiB = 0;
   peakFileKiB = 0;
   private readonly timer: NodeJS.Timeout;
   private readonly cpu0: number;
+  private readonly machine0 = machineTicks();
   private readonly t0 = performance.now();
 
   constructor(
@@ -126,13 +139,15 @@ export class Sampler {
     this.peakFileKiB = Math.max(this.peakFileKiB, m.fileKiB);
   }
 
-  /** Stops sampling; returns CPU used as a share of one core over the window. */
-  stop(): { cpuMs: number; wallMs: number; cores: number; peakAnonMiB: number; peakFileMiB: number } {
+  /** Stops sampling; returns CPU used as a share of one core over the window, and the machine's busy share (all CPUs, every process). */
+  stop(): { cpuMs: number; wallMs: number; cores: number; machineBusy: number; peakAnonMiB: number; peakFileMiB: number } {
     clearInterval(this.timer);
     this.sample();
     const cpuMs = (cpuMsOf(this.pid) ?? this.cpu0) - this.cpu0;
     const wallMs = performance.now() - this.t0;
-    return { cpuMs, wallMs, cores: cpuMs / wallMs, peakAnonMiB: this.peakAnonKiB / 1024, peakFileMiB: this.peakFileKiB / 1024 };
+    const m = machineTicks();
+    const machineBusy = m && this.machine0 && m.total > this.machine0.total ? (m.busy - this.machine0.busy) / (m.total - this.machine0.total) : Number.NaN;
+    return { cpuMs, wallMs, cores: cpuMs / wallMs, machineBusy, peakAnonMiB: this.peakAnonKiB / 1024, peakFileMiB: this.peakFileKiB / 1024 };
   }
 }
 
