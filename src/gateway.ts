@@ -47,7 +47,7 @@ export class Gateway implements GatewayControl {
 
   async start(): Promise<void> {
     const { config, logger } = this;
-    this.buffer = await openBuffer({ dataDir: this.dataDir, config: config.buffer, gatewayId: config.gateway.id, logger });
+    this.buffer = await openBuffer({ dataDir: this.dataDir, config: config.buffer, gatewayId: config.gateway.id, logger, deferDedupeFill: true });
     this.uplinkImpl = createUplink({ config: config.uplink, outbox: this.buffer.outbox, logger });
     this.uplinkImpl.start();
     if (config.web.enabled) {
@@ -67,6 +67,8 @@ export class Gateway implements GatewayControl {
     }
     this.started = true;
     logger.info({ gatewayId: config.gateway.id, dataDir: this.dataDir, sources: this.sources.length, failed: this.failed.length, web: this.web?.url }, 'plantgate started');
+    // After the sources listen: the fill's reads would delay them (resends are recognised meanwhile, by a read each).
+    this.buffer.fillDedupeFilters();
   }
 
   /** A source that cannot start is reported and the rest keep running: one bad connector must not stop a plant's data. */
