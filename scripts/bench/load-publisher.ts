@@ -8,7 +8,8 @@
  *          per socket; each arriving chunk of PUBACKs is answered with one write
  *          of as many new PUBLISHes.
  *   paced: `rate` messages/s for `durationMs`, sent every `tickMs`; each payload
- *          carries `sentAt` (epoch ms, sub-ms precision) for end-to-end latency.
+ *          carries `sentAt` (epoch ms, sub-ms precision, stamped just before the
+ *          tick's packets are written) for end-to-end latency.
  *
  * Payloads are ~257-byte JSON objects with a unique `eventId`; message i goes to
  * `plant/bench/line<k>/completion`, k = connection index mod `lines` (flood) or
@@ -167,8 +168,10 @@ function eventId(tag: string, conn: number, seq: number): string {
   return idStyle === 'uuid' ? randomUUID() : `${tag}-${String(conn).padStart(2, '0')}-${String(seq).padStart(9, '0')}`;
 }
 
+const SENT_AT = '"sentAt":';
+
 function payloadFor(tag: string, conn: number, seq: number, sentAt: number): string {
-  const head = `{"eventId":"${eventId(tag, conn, seq)}","workOrder":"WO-${100000 + (seq % 5000)}","material":"MAT-000042","qty":${seq % 97},"unit":"EA","station":"ST-07","operator":"OP-0042","timestamp":"${TIMESTAMP}","sentAt":${sentAt.toFixed(3)},"pad":"`;
+  const head = `{"eventId":"${eventId(tag, conn, seq)}","workOrder":"WO-${100000 + (seq % 5000)}","material":"MAT-000042","qty":${seq % 97},"unit":"EA","station":"ST-07","operator":"OP-0042","timestamp":"${TIMESTAMP}",${SENT_AT}${sentAt.toFixed(3)},"pad":"`;
   const tail = '"}';
   return head + 'x'.repeat(Math.max(0, PAYLOAD_BYTES - head.length - tail.length)) + tail;
 }
@@ -242,7 +245,9 @@ async function paced(o: Options, conns: Conn[], topics: Buffer[]): Promise<Omit<
       // After a stall (GC, a busy core) catch up, but at most 20 ticks' worth at once.
       const n = Math.min(due, Math.ceil((rate * tickMs * 20) / 1000));
       const offs = conns.map(() => 0);
-      const sentAt = performance.timeOrigin + performance.now();
+      /** Per connection: where each message's sentAt digits are in its buffer. */
+      const stamps: number[][] = conns.map(() => []);
+      const encodedAt = (performance.timeOrigin + performance.now()).toFixed(3);
       for (let k = 0; k < n; k++) {
         const ci = rr++ % conns.length;
         const c = conns[ci]!;
@@ -250,11 +255,18 @@ async function paced(o: Options, conns: Conn[], topics: Buffer[]): Promise<Omit<
           throttled++;
           continue;
         }
-        offs[ci] = c.encode(outs[ci]!, offs[ci]!, topics[ci % topics.length]!, payloadFor(o.tag, ci, c.sent, sentAt));
+        const payload = payloadFor(o.tag, ci, c.sent, Number(encodedAt));
+        offs[ci] = c.encode(outs[ci]!, offs[ci]!, topics[ci % topics.length]!, payload);
+        stamps[ci]!.push(offs[ci]! - payload.length + payload.indexOf(SENT_AT) + SENT_AT.length);
         sent++;
       }
+      // sentAt is the time of the write: a pause of this process while it encoded (a collection,
+      // a busy core) is not the gateway's latency. Same width, so the bytes are overwritten in place.
+      const writtenAt = (performance.timeOrigin + performance.now()).toFixed(3);
       conns.forEach((c, i) => {
-        if (offs[i]! > 0) c.socket.write(Buffer.from(outs[i]!.subarray(0, offs[i]!)));
+        if (offs[i]! === 0) return;
+        if (writtenAt.length === encodedAt.length) for (const at of stamps[i]!) outs[i]!.write(writtenAt, at, 'latin1');
+        c.socket.write(Buffer.from(outs[i]!.subarray(0, offs[i]!)));
       });
       if (sent >= total || elapsed > durationMs + 5_000) {
         clearInterval(timer);
