@@ -30,7 +30,6 @@ import type { Uplink, UplinkAlarm, UplinkCounters, UplinkError, UplinkEvents, Up
 
 export type * from './types.js';
 
-
 export interface UplinkOptions {
   config: UplinkConfig;
   outbox: Outbox;

@@ -36,20 +36,17 @@
  *    uncommitted record. Chunks that are not held may be sent as soon as they
  *    commit, so they go one at a time and a failure stops the file there.
  */
-import { createHash } from 'node:crypto';
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { isPlantgateError } from '../../errors.js';
-import type { IngestSink, CommitItem } from '../source.js';
-import type { EventDraft } from '../../model/event.js';
+import type { IngestSink } from '../source.js';
+import { Committer, GapInHold, type PositionedDraft } from './committer.js';
+import { FileChanged, fingerprint, sameBytes, unchanged, type Fingerprint } from './file-bytes.js';
 import type { FileInfo, MapResult } from './mapping.js';
 import { archiveFile, rejectFile, type ErrorReport } from './moves.js';
 import { FileParseError, describeProblem, type RecordProblem, type RecordReader, type SourceRecord } from './records.js';
 
 /** Drafts kept in memory until a file is checked whole; a file with more is committed while read, held (bounded memory). */
 export const KEEP_DRAFTS_MAX = 5000;
-
-/** Read and digest unit. Larger blocks read no faster here and held 40 MiB more in flight (bench/filedrop). */
-const BLOCK_BYTES = 64 * 1024;
 
 export interface IngestOptions {
   connector: string;
@@ -102,7 +99,10 @@ export async function ingestFile(path: string, name: string, o: IngestOptions, a
   };
   try {
     for await (const items of o.reader(sameBytes(path, print))) {
-      if (o.signal.aborted) return held ? await held.abandon() : { kind: 'stopped' };
+      if (o.signal.aborted) {
+        await held?.settle();
+        return { kind: 'stopped' };
+      }
       let drafts: PositionedDraft[] = [];
       for (const item of items) {
         total++;
@@ -201,12 +201,15 @@ async function commitChecked(path: string, print: Fingerprint, file: FileInfo, k
   // One chunk at a time: these may be sent as soon as they commit, so none may overtake a failed one.
   const committer = new Committer(o.sink, file.stream, o.chunkRecords, 1);
   if (kept) {
-    if (o.signal.aborted) return committer.abandon();
+    if (o.signal.aborted) return { kind: 'stopped' };
     await committer.add(kept);
   } else {
     try {
       for await (const items of o.reader(sameBytes(path, print))) {
-        if (o.signal.aborted) return await committer.abandon();
+        if (o.signal.aborted) {
+          await committer.settle();
+          return { kind: 'stopped' };
+        }
         const drafts: PositionedDraft[] = [];
         for (const item of items) {
           const r = item.record ? o.map(item.record, file) : undefined;
@@ -222,65 +225,6 @@ async function commitChecked(path: string, print: Fingerprint, file: FileInfo, k
   }
   await committer.flush();
   return committer;
-}
-
-/** The file's SHA-256 (event ids) and a digest of each fixed block (re-reads prove they read the same bytes). */
-interface Fingerprint {
-  sha256: string;
-  /** Hex strings: a Buffer per digest would hold a backing store each (~12 KiB apiece measured). */
-  blocks: string[];
-}
-
-class FileChanged extends Error {}
-
-/** A held read resumed past a record that was never committed while later ones were (a chunk failed). */
-class GapInHold extends Error {}
-
-/**
- * The file in fixed blocks, read into one buffer: a block is valid until the next
- * one is asked for (readers decode it at once; readAll copies). A fresh 64 KiB
- * buffer per block left glibc's heap ~20 MiB larger for the rest of a 1M-line file
- * (bench/filedrop).
- */
-async function* blocksOf(path: string): AsyncIterable<Buffer> {
-  const fh = await open(path, 'r');
-  const block = Buffer.allocUnsafe(BLOCK_BYTES);
-  try {
-    for (let pos = 0; ; ) {
-      const { bytesRead } = await fh.read(block, 0, BLOCK_BYTES, pos);
-      if (bytesRead === 0) return;
-      pos += bytesRead;
-      yield bytesRead === BLOCK_BYTES ? block : block.subarray(0, bytesRead);
-    }
-  } finally {
-    await fh.close();
-  }
-}
-
-async function fingerprint(path: string): Promise<Fingerprint> {
-  const whole = createHash('sha256');
-  const blocks: string[] = [];
-  for await (const block of blocksOf(path)) {
-    whole.update(block);
-    blocks.push(createHash('sha256').update(block).digest('hex'));
-  }
-  return { sha256: whole.digest('hex'), blocks };
-}
-
-/** The file's bytes, each block checked against the fingerprint before it is handed on. */
-async function* sameBytes(path: string, print: Fingerprint): AsyncIterable<Buffer> {
-  let i = 0;
-  for await (const block of blocksOf(path)) {
-    const expected = print.blocks[i++];
-    if (expected === undefined || createHash('sha256').update(block).digest('hex') !== expected) throw new FileChanged();
-    yield block;
-  }
-  if (i !== print.blocks.length) throw new FileChanged();
-}
-
-async function unchanged(path: string, st0: { size: number; mtimeMs: number }): Promise<boolean> {
-  const st = await stat(path);
-  return st.size === st0.size && st.mtimeMs === st0.mtimeMs;
 }
 
 function report(
@@ -310,115 +254,4 @@ function report(
 async function reject(path: string, o: IngestOptions, r: ErrorReport): Promise<IngestOutcome> {
   const reportPath = await rejectFile(path, o.errorDir, r);
   return { kind: 'rejected', reportPath, reason: r.summary, bad: r.records.bad };
-}
-
-interface PositionedDraft {
-  draft: EventDraft;
-  /** The record's position in the file: ascending, gaps where records are bad. */
-  position: number;
-}
-
-/**
- * Chunks of drafts, up to `maxInFlight` commit calls at once, each recorded as the
- * range of file positions it covers; drafts inside a range committed before (an
- * earlier read of the same bytes) are counted as duplicates and not sent. The
- * first failure stops the file.
- */
-class Committer {
-  committed = 0;
-  duplicates = 0;
-  private buf: CommitItem[] = [];
-  private from = 0;
-  private to = 0;
-  private inflight: Promise<void>[] = [];
-  private failure: unknown;
-  /** Chunks sent so far; the first of them that failed and the last that committed. */
-  private chunks = 0;
-  private firstFailed = Infinity;
-  private lastCommitted = -1;
-  /** Committed ranges, ascending; `next` is the first that may still cover a coming position. */
-  private readonly done: [number, number][];
-  private next = 0;
-
-  constructor(
-    private readonly sink: IngestSink,
-    private readonly stream: string,
-    private readonly chunk: number,
-    private readonly maxInFlight: number,
-    /** Commits held from the uplink (CommitOptions.hold) until the file is released. */
-    private readonly hold?: { file: string },
-  ) {
-    this.done = sink.committedRanges(stream);
-  }
-
-  /** Queues drafts (ascending positions); sends each full chunk, waiting only while `maxInFlight` commits are open. */
-  async add(drafts: PositionedDraft[]): Promise<void> {
-    for (const { draft, position } of drafts) {
-      if (this.covered(position)) {
-        this.duplicates++;
-        continue;
-      }
-      // A range past this record was committed, this one was not: held, it would be sent out of order.
-      if (this.hold && this.next < this.done.length) throw new GapInHold(`record ${position} of ${this.stream} was never committed, later ones were`);
-      if (this.buf.length === 0) this.from = position;
-      this.buf.push({ draft });
-      this.to = position;
-      if (this.buf.length >= this.chunk) await this.send();
-    }
-  }
-
-  /** A chunk failed while a later one committed: the committed events skip some of the file's. */
-  get gapped(): boolean {
-    return this.lastCommitted > this.firstFailed;
-  }
-
-  private covered(position: number): boolean {
-    while (this.next < this.done.length && this.done[this.next]![1] < position) this.next++;
-    const r = this.done[this.next];
-    return r !== undefined && r[0] <= position;
-  }
-
-  async flush(): Promise<void> {
-    if (this.buf.length) await this.send();
-    await this.settle();
-    if (this.failure !== undefined) throw this.failure;
-  }
-
-  /** Waits for commits in flight, so nothing is committed after stop() returns. */
-  async settle(): Promise<void> {
-    await Promise.all(this.inflight);
-    this.inflight = [];
-  }
-
-  async abandon(): Promise<IngestOutcome> {
-    await this.settle();
-    return { kind: 'stopped' };
-  }
-
-  private async send(): Promise<void> {
-    if (this.failure !== undefined) throw this.failure;
-    const items = this.buf;
-    this.buf = [];
-    const chunk = this.chunks++;
-    this.inflight.push(
-      this.sink.commit(items, { range: { stream: this.stream, from: this.from, to: this.to }, ...(this.hold ? { hold: this.hold } : {}) }).then(
-        (outcomes) => {
-          this.lastCommitted = Math.max(this.lastCommitted, chunk);
-          for (const r of outcomes) {
-            if (r.duplicate) this.duplicates++;
-            else this.committed++;
-          }
-        },
-        (err: unknown) => {
-          this.firstFailed = Math.min(this.firstFailed, chunk);
-          this.failure ??= err;
-        },
-      ),
-    );
-    if (this.inflight.length >= this.maxInFlight) await this.inflight.shift();
-    if (this.failure !== undefined) {
-      await this.settle();
-      throw this.failure;
-    }
-  }
 }
