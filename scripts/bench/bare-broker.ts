@@ -7,12 +7,12 @@
  * Same LMDB flags as src/buffer/store.ts (overlappingSync, separateFlushed: false).
  *
  * Run as a child: `node bare-broker.js '{"dir":"/tmp/x"}'`; prints
- * `{"port":N,"pid":N}` when listening; SIGTERM closes it.
+ * `{"port":N,"pid":N}` when listening; SIGTERM closes it (bare-server.ts).
  */
-import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Aedes, type AedesPublishPacket, type Client } from 'aedes';
 import { open } from 'lmdb';
+import { serveBare } from './bare-server.js';
 
 const { dir, port = 0 } = JSON.parse(process.argv[2] ?? '{}') as { dir?: string; port?: number };
 if (!dir) throw new Error('usage: bare-broker.js \'{"dir":"/tmp/x"}\'');
@@ -30,26 +30,4 @@ const broker = await Aedes.createBroker({
     );
   },
 } as never);
-const sockets = new Set<Socket>();
-const server = createServer({ noDelay: true }, (socket) => {
-  sockets.add(socket);
-  socket.once('close', () => sockets.delete(socket));
-  broker.handle(socket);
-});
-await new Promise<void>((resolve, reject) => {
-  server.once('error', reject);
-  server.listen(port, '127.0.0.1', () => resolve());
-});
-process.stdout.write(`${JSON.stringify({ port: (server.address() as { port: number }).port, pid: process.pid })}\n`);
-
-let stopping = false;
-process.on('SIGTERM', () => {
-  if (stopping) return;
-  stopping = true;
-  server.close();
-  for (const s of sockets) s.destroy();
-  broker.close(() => {
-    void env.close().finally(() => process.exit(0));
-  });
-  setTimeout(() => process.exit(0), 5000).unref();
-});
+await serveBare(broker, port, () => env.close());

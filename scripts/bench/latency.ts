@@ -22,9 +22,12 @@
  * 5 s windows and how busy the whole machine was (all cores, every process): on two
  * cores shared with the publisher and the receiver, the tail follows that load.
  *
- * Run twice: with the default uplink.lingerMs and with lingerMs 20, each on a
- * fresh daemon and data dir. Verified: every event the publisher got a PUBACK
- * for arrives, none twice.
+ * First the bare building blocks alone (bare-relay.ts: aedes, an LMDB put before the
+ * PUBACK, an undici POST per partition, a durable remove) under the same load, to the
+ * same receiver: the gateway's p99 is printed as a ratio to theirs, so runs on
+ * machines of different speed and load compare. Then the gateway twice: with the
+ * default uplink.lingerMs and with lingerMs 20, each on a fresh daemon and data dir.
+ * Verified: every event the publisher got a PUBACK for arrives, none twice.
  *
  * Standalone: `node dist/scripts/bench/latency.js [--quick]`.
  */
@@ -37,7 +40,7 @@ import { UplinkSection } from '../../src/config/schema.js';
 import type { BenchFigure } from './figure.js';
 import { daemonNodeArgs, ingestYaml } from './ingest.js';
 import type { PublisherResult } from './load-publisher.js';
-import { Sampler, fmtInt, freePort, quantile, round, runChild, sleep, spawnDaemon, tempDir, waitForPort, writeDaemonConfig, type DaemonChild } from './proc.js';
+import { Sampler, fmtInt, freePort, quantile, round, runChild, sleep, spawnDaemon, startServerChild, tempDir, waitForPort, writeDaemonConfig } from './proc.js';
 
 /** BENCH_LATENCY_RATE overrides the rate, to see latency below saturation on a busy machine. */
 const RATE = Number(process.env['BENCH_LATENCY_RATE'] ?? 10_000);
@@ -188,22 +191,45 @@ interface RunResult {
   batches: number;
 }
 
-async function run(receiver: Receiver, lingerMs: number | undefined, durationMs: number): Promise<RunResult> {
+/** What the publisher sends to: the gateway (a daemon) or the bare building blocks (bare-relay.ts). */
+interface Relay {
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+async function startGateway(dir: string, receiver: Receiver, lingerMs: number | undefined): Promise<Relay> {
+  const port = await freePort();
+  const extra = lingerMs !== undefined ? `  lingerMs: ${lingerMs}` : '';
+  const cfg = writeDaemonConfig(dir, ingestYaml(join(dir, 'data'), port, receiver.url, extra));
+  const daemon = spawnDaemon(cfg, { nodeArgs: daemonNodeArgs() });
+  try {
+    await waitForPort(port, 20_000, () => daemon.alive());
+  } catch (err) {
+    await daemon.stop(5000);
+    throw err;
+  }
+  return { port, pid: daemon.pid, stop: () => daemon.stop(5000).then(() => undefined) };
+}
+
+async function startBare(dir: string, receiver: Receiver): Promise<Relay> {
+  const bare = await startServerChild('bare-relay', { dir, url: receiver.url }, 20_000);
+  return { port: bare.ready['port'] as number, pid: bare.pid, stop: bare.stop };
+}
+
+/** One run: `lingerMs` undefined is the default; 'bare' is the building blocks alone. */
+async function run(receiver: Receiver, lingerMs: number | undefined | 'bare', durationMs: number): Promise<RunResult> {
   receiver.reset();
   // The benches before this one leave gigabytes of LMDB files being written back; this
   // one is not to measure their writeback (in a full run without this sync: p99 47 ms,
   // against 24-31 ms run alone).
   spawnSync('sync');
   const tmp = tempDir('latency');
-  let daemon: DaemonChild | undefined;
+  let relay: Relay | undefined;
   try {
-    const port = await freePort();
-    const extra = lingerMs !== undefined ? `  lingerMs: ${lingerMs}` : '';
-    const cfg = writeDaemonConfig(tmp.path, ingestYaml(join(tmp.path, 'data'), port, receiver.url, extra));
-    daemon = spawnDaemon(cfg, { nodeArgs: daemonNodeArgs() });
-    const d = daemon;
-    await waitForPort(port, 20_000, () => d.alive());
-    const sampler = new Sampler(daemon.pid);
+    relay = lingerMs === 'bare' ? await startBare(tmp.path, receiver) : await startGateway(tmp.path, receiver, lingerMs);
+    const { port } = relay;
+    const sampler = new Sampler(relay.pid);
     const child = runChild<PublisherResult>('load-publisher', { port, mode: 'paced', connections: CONNECTIONS, rate: RATE, durationMs, tickMs: TICK_MS, window: 1000, lines: CONNECTIONS, tag: randomBytes(3).toString('hex'), timeCapMs: 10_000 }, durationMs + 30_000);
     let pub: PublisherResult;
     try {
@@ -215,8 +241,8 @@ async function run(receiver: Receiver, lingerMs: number | undefined, durationMs:
     const deadline = performance.now() + 15_000;
     while (receiver.ids.size < pub.acked && performance.now() < deadline) await sleep(20);
     const s = sampler.stop();
-    await daemon.stop();
-    daemon = undefined;
+    await relay.stop();
+    relay = undefined;
     if (receiver.ids.size < pub.acked) throw new Error(`verification failed: ${fmtInt(pub.acked)} events acknowledged, ${fmtInt(receiver.ids.size)} reached the receiver within 15 s`);
     if (receiver.duplicates > 0) throw new Error(`verification failed: the receiver saw ${receiver.duplicates} events twice`);
     if (pub.acked < pub.sent) throw new Error(`the publisher got ${fmtInt(pub.acked)} PUBACKs for ${fmtInt(pub.sent)} messages`);
@@ -246,7 +272,7 @@ async function run(receiver: Receiver, lingerMs: number | undefined, durationMs:
     const windowP99s = windows.slice(0, -1).filter((w) => w.length > 0).map((w) => quantile(w.sort((a, b) => a - b), 0.99));
     return {
       warmupP99: round(quantile(warmup, 0.99), 1),
-      lingerMs: lingerMs ?? (UplinkSection.properties.lingerMs as unknown as { default: number }).default,
+      lingerMs: lingerMs === 'bare' ? Number.NaN : (lingerMs ?? (UplinkSection.properties.lingerMs as unknown as { default: number }).default),
       p50: round(quantile(measured, 0.5), 1),
       p99: round(quantile(measured, 0.99), 1),
       p999: round(quantile(measured, 0.999), 1),
@@ -261,7 +287,7 @@ async function run(receiver: Receiver, lingerMs: number | undefined, durationMs:
       batches: receiver.batches,
     };
   } finally {
-    await daemon?.stop(5000);
+    await relay?.stop();
     tmp.remove();
   }
 }
@@ -270,7 +296,8 @@ export async function bench(opts: { quick: boolean }): Promise<BenchFigure[]> {
   const durationMs = opts.quick ? 8_000 : 20_000;
   const receiver = await startReceiver();
   try {
-    // The default, then a 20 ms linger for comparison (fewer, larger batches; more latency).
+    // The building blocks alone, the default, then a 20 ms linger for comparison (fewer, larger batches; more latency).
+    const bare = await run(receiver, 'bare', durationMs);
     const runs = [await run(receiver, undefined, durationMs), await run(receiver, 20, durationMs)];
     const figures: BenchFigure[] = [];
     for (const r of runs) {
@@ -281,7 +308,7 @@ export async function bench(opts: { quick: boolean }): Promise<BenchFigure[]> {
           value: r.p99,
           unit: 'ms',
           target: '≤ 25 ms',
-          note: `p50 ${r.p50}, p99.9 ${r.p999}, max ${r.max} ms; ${fmtInt(r.measured)} events after a ${WARMUP_MS / 1000} s warm-up (its p99: ${r.warmupP99} ms); p99 per ${WINDOW_MS / 1000} s: ${r.windowP99[0]}–${r.windowP99[1]} ms; machine ${Math.round(r.machineBusy * 100)} % busy`,
+          note: `${round(r.p99 / bare.p99, 2)}× bare; p50 ${r.p50}, p99.9 ${r.p999}, max ${r.max} ms; ${fmtInt(r.measured)} events after a ${WARMUP_MS / 1000} s warm-up (its p99: ${r.warmupP99} ms); ${spread(r)}`,
         },
         { name: `  p50 (${tag})`, value: r.p50, unit: 'ms' },
         { name: `  p99.9 (${tag})`, value: r.p999, unit: 'ms' },
@@ -291,11 +318,17 @@ export async function bench(opts: { quick: boolean }): Promise<BenchFigure[]> {
           value: Math.round(r.rate),
           unit: 'events/s',
           target: `${fmtInt(RATE)} events/s`,
-          note: `${fmtInt(r.batches)} batches (${round(r.measured / Math.max(1, r.batches), 1)}/batch); PUBACK p50 ${r.pub.pubackMs?.p50} p99 ${r.pub.pubackMs?.p99} ms; daemon ${round(r.daemonCores, 2)} cores, publisher ${round(r.pub.cpuCores, 2)}`,
+          note: `${batchesOf(r)}; PUBACK p50 ${r.pub.pubackMs?.p50} p99 ${r.pub.pubackMs?.p99} ms; daemon ${round(r.daemonCores, 2)} cores, publisher ${round(r.pub.cpuCores, 2)}`,
         },
         { name: `  gateway private memory (RssAnon, peak) (${tag})`, value: Math.round(r.peakAnonMiB), unit: 'MiB', target: '≤ 150 MiB' },
       );
     }
+    figures.push({
+      name: 'bare aedes + LMDB put before PUBACK → undici POST → LMDB remove, p99',
+      value: bare.p99,
+      unit: 'ms',
+      note: `building block (bare-relay.ts), same load; p50 ${bare.p50}, p99.9 ${bare.p999}, max ${bare.max} ms; ${spread(bare)}; ${batchesOf(bare)}; ${round(bare.daemonCores, 2)} cores`,
+    });
     return figures;
   } finally {
     await new Promise<void>((resolve) => {
@@ -303,6 +336,16 @@ export async function bench(opts: { quick: boolean }): Promise<BenchFigure[]> {
       receiver.server.closeAllConnections();
     });
   }
+}
+
+function spread(r: RunResult): string {
+  // A --quick run is too short for a whole window.
+  const windows = Number.isFinite(r.windowP99[0]) ? `p99 per ${WINDOW_MS / 1000} s: ${r.windowP99[0]}–${r.windowP99[1]} ms; ` : '';
+  return `${windows}machine ${Math.round(r.machineBusy * 100)} % busy`;
+}
+
+function batchesOf(r: RunResult): string {
+  return `${fmtInt(r.batches)} batches (${round(r.measured / Math.max(1, r.batches), 1)}/batch)`;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
