@@ -65,6 +65,11 @@ export class BatchLedger {
     }
   }
 
+  /** Whether the partition has a sealed batch (its events are in the journal). */
+  hasSealed(partition: string): boolean {
+    return (this.sealedCount.get(partition) ?? 0) > 0;
+  }
+
   /** First journal sequence of a partition that no batch holds. */
   unsentFrom(partition: string): number {
     return (this.sealedUpTo.get(partition) ?? 0) + 1;

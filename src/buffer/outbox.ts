@@ -164,6 +164,8 @@ export class StoreOutbox implements Outbox {
 
   /** Drops a partition from the set once nothing of it remains. */
   private forgetIfEmpty(partition: string): void {
+    // A sealed batch's events are in the journal: no seek needed (a steady flow's settle seals the next).
+    if (this.p.ledger.hasSealed(partition)) return;
     for (const _ of this.p.journal.getKeys({ start: [partition, 0], end: [partition, SEQ_MAX], limit: 1 })) return;
     this.partitionSet.delete(partition);
     this.unsentCounts.delete(partition);
