@@ -39,6 +39,12 @@ export class BatchLedger {
   private freshBytes = 0;
   /** Events whose puts are pending in this event-loop turn, offered to a seal in the same turn (store.ts). */
   private offered: { partition: string; seqs: number[]; values: Buffer[] } | undefined;
+  /**
+   * Per partition: the highest sequence put in its journal (found at open, or staged
+   * since). Never below the truth, so nothing above the last sealed batch means no unsent
+   * event, without a seek.
+   */
+  private readonly highest = new Map<string, number>();
   /** Per partition: its last sealed batch, while it is the one in the table (no read to find it). */
   private readonly lastSealed = new Map<string, BatchRecord>();
   /**
@@ -68,6 +74,16 @@ export class BatchLedger {
   /** Whether the partition has a sealed batch (its events are in the journal). */
   hasSealed(partition: string): boolean {
     return (this.sealedCount.get(partition) ?? 0) > 0;
+  }
+
+  /** False when no event was ever put past the partition's last sealed batch (then none is unsent); true: look. */
+  mayHaveUnsent(partition: string): boolean {
+    return (this.highest.get(partition) ?? 0) >= this.unsentFrom(partition);
+  }
+
+  /** The partition's last journal sequence, found at open. */
+  stored(partition: string, lastSeq: number): void {
+    if (lastSeq > (this.highest.get(partition) ?? 0)) this.highest.set(partition, lastSeq);
   }
 
   /** First journal sequence of a partition that no batch holds. */
@@ -171,7 +187,9 @@ export class BatchLedger {
     this.offered = partition === undefined ? undefined : { partition, seqs, values };
   }
 
-  writing(partition: string, firstSeq: number): void {
+  /** A write of events `firstSeq`..`lastSeq` of a partition is pending; `written` once it is flushed or failed. */
+  writing(partition: string, firstSeq: number, lastSeq = firstSeq): void {
+    this.stored(partition, lastSeq);
     const firsts = this.pending.get(partition);
     if (firsts) firsts.push(firstSeq);
     else this.pending.set(partition, [firstSeq]);
@@ -193,6 +211,8 @@ export class BatchLedger {
   }
 
   forget(partition: string): void {
+    // A write still pending is not in the journal yet: its events are not unsent for nothing.
+    if (!this.pending.has(partition)) this.highest.delete(partition);
     this.sealedUpTo.delete(partition);
     this.sealedCount.delete(partition);
     this.lastLimits.delete(partition);
@@ -252,9 +272,12 @@ export class BatchLedger {
     };
     const end = this.sealableEnd(partition);
     let last = this.unsentFrom(partition) - 1;
-    for (const { key, value } of this.journal.getRange({ start: [partition, last + 1], end, limit: limits.maxEvents })) {
-      last = key[1];
-      if (!take(key[1], value)) break;
+    // Offered events are not counted in `highest` yet: when nothing else is unsent, no range read.
+    if (this.mayHaveUnsent(partition)) {
+      for (const { key, value } of this.journal.getRange({ start: [partition, last + 1], end, limit: limits.maxEvents })) {
+        last = key[1];
+        if (!take(key[1], value)) break;
+      }
     }
     const offered = this.offered?.partition === partition ? this.offered : undefined;
     if (offered && !full) {

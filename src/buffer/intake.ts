@@ -57,8 +57,8 @@ export interface IntakeParts {
   announce: (partition: string, count: number, lastSeq: number) => void;
   /** Events of a partition were just staged (their stored bytes): the uplink may seal them in this turn. */
   offer: (partition: string, seqs: number[], values: Buffer[]) => void;
-  /** A write of a partition from `firstSeq` on is pending; `written` when it is flushed or failed. */
-  writing: (partition: string, firstSeq: number) => void;
+  /** A write of a partition's events `firstSeq`..`lastSeq` is pending; `written` when it is flushed or failed. */
+  writing: (partition: string, firstSeq: number, lastSeq: number) => void;
   written: (partition: string, firstSeq: number) => void;
 }
 
@@ -172,7 +172,7 @@ export class Intake {
     const runs: Staged['runs'] = new Map();
     for (const [p, { seqs }] of offers) {
       runs.set(p, { first: seqs[0]!, last: seqs[seqs.length - 1]!, count: seqs.length });
-      this.p.writing(p, seqs[0]!);
+      this.p.writing(p, seqs[0]!, seqs[seqs.length - 1]!);
     }
     return { outcomes, writes, dedupeKeys, events, runs };
   }

@@ -40,7 +40,10 @@ export class StoreOutbox implements Outbox {
       for (const key of this.p.journal.getKeys(start ? { start, limit: 1 } : { limit: 1 })) next = key[0];
       if (next === undefined) return last;
       this.partitionSet.add(next);
-      for (const key of this.p.journal.getKeys({ start: [next, SEQ_MAX], end: [next, -1], reverse: true, limit: 1 })) last = Math.max(last, key[1]);
+      for (const key of this.p.journal.getKeys({ start: [next, SEQ_MAX], end: [next, -1], reverse: true, limit: 1 })) {
+        this.p.ledger.stored(next, key[1]);
+        last = Math.max(last, key[1]);
+      }
       start = [next, SEQ_MAX];
     }
   }
@@ -90,6 +93,8 @@ export class StoreOutbox implements Outbox {
   }
 
   hasUnsent(partition: string): boolean {
+    // The usual answer once a batch is accepted, known without a cursor (lmdb-js cursors outlive young collections).
+    if (!this.p.ledger.mayHaveUnsent(partition)) return false;
     for (const _ of this.p.journal.getKeys({ start: [partition, this.p.ledger.unsentFrom(partition)], end: this.p.ledger.sealableEnd(partition), limit: 1 })) return true;
     return false;
   }

@@ -157,7 +157,7 @@ export class BufferStore {
       closed: () => this.closed,
       announce: (partition, count, lastSeq) => this.outbox.announce(partition, count, lastSeq),
       offer: (partition, seqs, values) => this.outbox.offer(partition, seqs, values),
-      writing: (partition, firstSeq) => this.ledger.writing(partition, firstSeq),
+      writing: (partition, firstSeq, lastSeq) => this.ledger.writing(partition, firstSeq, lastSeq),
       written: (partition, firstSeq) => this.ledger.written(partition, firstSeq),
     });
     this.deadLetters = new DeadLetters(this.env, this.env.openDB({ name: TABLES.deadLetters }), {

@@ -158,6 +158,42 @@ describe('buffer store', () => {
     assert.equal(b.stats().pendingEvents, 3);
   });
 
+  it('knows whether a partition has unsent events: after commits, seals, settles, a replay and a reopen', async (t) => {
+    const dir = tempDir(t);
+    const p = 'site1/line1';
+    const limits = { maxEvents: 2, maxBytes: 1e6 };
+    const first = await openBuffer({ dataDir: dir, config: defaults, gatewayId: 'gw1', logger: createLogger('silent') });
+    assert.equal(first.outbox.hasUnsent(p), false, 'a partition never written');
+    await first.sinkFor('mes').commit([draft(1), draft(2), draft(3)]);
+    assert.equal(first.outbox.hasUnsent(p), true);
+    const a = (await first.outbox.nextBatch(p, limits))!;
+    assert.equal(first.outbox.hasUnsent(p), true, 'event 3 is past the batch');
+    const b = (await first.outbox.nextBatch(p, { maxEvents: 10, maxBytes: 1e6 }))!;
+    assert.equal(b.id, a.id, 'the oldest sealed batch comes first');
+    await first.outbox.settle(a, { delivered: [], rejected: [{ seq: 1, code: 'PG_ERR_UPLINK_REJECTED', reason: 'unknown work order' }], retry: [2] });
+    const c = (await first.outbox.nextBatch(p, limits))!;
+    assert.deepEqual(c.seqs, [2]);
+    await first.outbox.settle(c, { delivered: [2], rejected: [], retry: [] });
+    const d = (await first.outbox.nextBatch(p, limits))!;
+    assert.deepEqual(d.seqs, [3]);
+    assert.equal(first.outbox.hasUnsent(p), false, 'everything is sealed');
+    await first.outbox.settle(d, { delivered: [3], rejected: [], retry: [] });
+    assert.equal(first.outbox.hasUnsent(p), false, 'everything is delivered');
+    assert.deepEqual(first.outbox.partitions(), [], 'the partition is forgotten once empty');
+
+    // A replayed dead letter is a new unsent event of its partition.
+    const [dl] = first.deadLetters.list();
+    await first.deadLetters.replay(dl!.dlid);
+    assert.equal(first.outbox.hasUnsent(p), true, 'the replayed event');
+    await first.sinkFor('mes').commit([draft(4)]);
+    await first.close();
+
+    const again = await buffer(t, dir);
+    assert.equal(again.outbox.hasUnsent(p), true, 'unsent events found at open');
+    assert.deepEqual(again.outbox.events((await again.outbox.nextBatch(p, { maxEvents: 10, maxBytes: 1e6 }))!).map((e) => e['id']), ['ev-1', 'ev-4']);
+    assert.equal(again.outbox.hasUnsent(p), false);
+  });
+
   it('keeps raw bytes of a dead letter and refuses to replay them', async (t) => {
     const b = await buffer(t);
     await b.sinkFor('mqtt').deadLetter({ code: 'PG_ERR_MQTT_PAYLOAD', reason: 'not JSON', raw: Buffer.from('{oops'), context: { topic: 'a/b' } });
