@@ -81,6 +81,19 @@ export class BatchLedger {
     return (this.highest.get(partition) ?? 0) >= this.unsentFrom(partition);
   }
 
+  /**
+   * Whether the partition has unsent events it may seal, from memory where it can tell:
+   * 'none'; 'some' when the highest event put is past the last sealed batch and before
+   * any hold or pending write (its write is over); 'look' otherwise. 'some' can be wrong
+   * only for events whose write failed or whose hold was discarded: a seal then finds
+   * nothing, and the next sealed batch passes them.
+   */
+  unsentHint(partition: string): 'none' | 'some' | 'look' {
+    const highest = this.highest.get(partition) ?? 0;
+    if (highest < this.unsentFrom(partition)) return 'none';
+    return highest < this.sealableEnd(partition)[1] ? 'some' : 'look';
+  }
+
   /** The partition's last journal sequence, found at open. */
   stored(partition: string, lastSeq: number): void {
     if (lastSeq > (this.highest.get(partition) ?? 0)) this.highest.set(partition, lastSeq);

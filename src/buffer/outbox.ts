@@ -93,8 +93,9 @@ export class StoreOutbox implements Outbox {
   }
 
   hasUnsent(partition: string): boolean {
-    // The usual answer once a batch is accepted, known without a cursor (lmdb-js cursors outlive young collections).
-    if (!this.p.ledger.mayHaveUnsent(partition)) return false;
+    // Known without a cursor where the ledger can tell: lmdb-js cursors outlive young collections.
+    const hint = this.p.ledger.unsentHint(partition);
+    if (hint !== 'look') return hint === 'some';
     for (const _ of this.p.journal.getKeys({ start: [partition, this.p.ledger.unsentFrom(partition)], end: this.p.ledger.sealableEnd(partition), limit: 1 })) return true;
     return false;
   }

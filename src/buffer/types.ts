@@ -46,7 +46,11 @@ export interface Outbox {
   partitions(): string[];
   /** Called synchronously after events of a partition are committed, with how many. Returns an unsubscribe function. */
   onAppend(listener: (partition: string, count: number) => void): () => void;
-  /** Whether the partition has events not yet sealed into a batch (one seek). */
+  /**
+   * Whether the partition has events not yet sealed into a batch, that a seal may take
+   * now (from memory where the buffer can tell, else one seek). It may say yes for events
+   * whose write failed: a seal then finds nothing.
+   */
   hasUnsent(partition: string): boolean;
   /** Unsent events of a partition (not yet sealed into a batch), counted up to 100,000. */
   unsentCount(partition: string): number;
