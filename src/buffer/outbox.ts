@@ -172,7 +172,10 @@ export class StoreOutbox implements Outbox {
   private forgetIfEmpty(partition: string): void {
     // A sealed batch's events are in the journal: no seek needed (a steady flow's settle seals the next).
     if (this.p.ledger.hasSealed(partition)) return;
-    for (const _ of this.p.journal.getKeys({ start: [partition, 0], end: [partition, SEQ_MAX], limit: 1 })) return;
+    // Nothing sealed, and nothing put past the last seal (or pending): the journal holds none of its events.
+    if (this.p.ledger.unsentHint(partition) !== 'none') {
+      for (const _ of this.p.journal.getKeys({ start: [partition, 0], end: [partition, SEQ_MAX], limit: 1 })) return;
+    }
     this.partitionSet.delete(partition);
     this.unsentCounts.delete(partition);
     this.p.ledger.forget(partition);
