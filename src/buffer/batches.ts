@@ -94,7 +94,7 @@ export class BatchLedger {
     return highest < this.sealableEnd(partition)[1] ? 'some' : 'look';
   }
 
-  /** The partition's last journal sequence, found at open. */
+  /** Events of the partition up to `lastSeq` are in its journal, or being put there (found at open, or staged). */
   stored(partition: string, lastSeq: number): void {
     if (lastSeq > (this.highest.get(partition) ?? 0)) this.highest.set(partition, lastSeq);
   }
@@ -224,7 +224,7 @@ export class BatchLedger {
   }
 
   forget(partition: string): void {
-    // A write still pending is not in the journal yet: its events are not unsent for nothing.
+    // A pending write's events are not in the journal yet but will be: keep their sequence.
     if (!this.pending.has(partition)) this.highest.delete(partition);
     this.sealedUpTo.delete(partition);
     this.sealedCount.delete(partition);
