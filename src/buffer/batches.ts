@@ -76,11 +76,6 @@ export class BatchLedger {
     return (this.sealedCount.get(partition) ?? 0) > 0;
   }
 
-  /** False when no event was ever put past the partition's last sealed batch (then none is unsent); true: look. */
-  mayHaveUnsent(partition: string): boolean {
-    return (this.highest.get(partition) ?? 0) >= this.unsentFrom(partition);
-  }
-
   /**
    * Whether the partition has unsent events it may seal, from memory where it can tell:
    * 'none'; 'some' when the highest event put is past the last sealed batch and before
@@ -285,8 +280,8 @@ export class BatchLedger {
     };
     const end = this.sealableEnd(partition);
     let last = this.unsentFrom(partition) - 1;
-    // Offered events are not counted in `highest` yet: when nothing else is unsent, no range read.
-    if (this.mayHaveUnsent(partition)) {
+    // Offered events are not counted in `highest` yet: when nothing else was put past the last seal, no range read.
+    if ((this.highest.get(partition) ?? 0) > last) {
       for (const { key, value } of this.journal.getRange({ start: [partition, last + 1], end, limit: limits.maxEvents })) {
         last = key[1];
         if (!take(key[1], value)) break;

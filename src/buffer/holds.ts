@@ -116,7 +116,7 @@ export class Holds {
       r.discarding = true;
       await this.p.env.transaction(() => this.p.meta.put(HOLD_PREFIX + stream, r));
     }
-    const prefix = storedIdPrefix(`${stream}:`);
+    const prefix = Buffer.from(storedIdPrefix(`${stream}:`));
     let removed = 0;
     for (const [partition, first] of Object.entries(r.partitions)) {
       for (let from: number | undefined = first; from !== undefined; ) {
@@ -135,11 +135,11 @@ export class Holds {
   }
 
   /** Up to DISCARD_SLICE keys of a stream's events in a partition from `from` on, and where to go on. */
-  private heldSlice(partition: string, from: number, prefix: string): { keys: PartitionKey[]; next?: number } {
+  private heldSlice(partition: string, from: number, prefix: Buffer): { keys: PartitionKey[]; next?: number } {
     const keys: PartitionKey[] = [];
     for (const { key, value } of this.p.journal.getRange({ start: [partition, from], end: [partition, SEQ_MAX] })) {
       if (keys.length >= DISCARD_SLICE) return { keys, next: key[1] };
-      if (value.startsWith(prefix)) keys.push(key);
+      if (value.length >= prefix.length && prefix.equals(value.subarray(0, prefix.length))) keys.push(key);
     }
     return { keys };
   }

@@ -20,9 +20,9 @@ export const TABLES = {
 export type PartitionKey = [string, number];
 
 /**
- * The journal opened as bytes: the same table and the same stored UTF-8, without
- * transcoding. The hot path uses it (the intake's puts, the seal's reads and the
- * request body built from them); the rest reads events as strings.
+ * The journal, opened as bytes: each event's UTF-8 JSON as stored and sent. The intake
+ * puts the Buffer it encoded once, and a seal copies the stored bytes into the request
+ * body, with no transcoding on the way.
  */
 export type JournalBytes = Database<Buffer, PartitionKey>;
 
@@ -30,7 +30,7 @@ export type JournalBytes = Database<Buffer, PartitionKey>;
 export interface CoreTables {
   env: RootDatabase;
   meta: Database;
-  journal: Database<string, PartitionKey>;
+  journal: JournalBytes;
 }
 
 /** Above every sequence: a range end, and the jump to the next partition. */

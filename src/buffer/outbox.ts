@@ -79,7 +79,7 @@ export class StoreOutbox implements Outbox {
   /** Puts a replayed dead letter back into the journal, inside the replay's transaction. */
   appendReplayed(partition: string, json: string, seq: number): void {
     this.p.ledger.writing(partition, seq);
-    this.p.journal.put([partition, seq], json);
+    this.p.journal.put([partition, seq], Buffer.from(json));
     this.p.counts.pending++;
   }
 
@@ -141,9 +141,9 @@ export class StoreOutbox implements Outbox {
     const writes: Promise<boolean>[] = [];
     for (const seq of outcome.delivered) writes.push(journal.remove([p, seq]));
     for (const r of outcome.rejected) {
-      const json = journal.get([p, r.seq]);
-      if (json === undefined) continue;
-      writes.push(this.p.deadLetters.putRejected('uplink', { code: r.code, reason: r.reason, partition: p, event: JSON.parse(json) as Record<string, unknown> }));
+      const bytes = journal.get([p, r.seq]);
+      if (bytes === undefined) continue;
+      writes.push(this.p.deadLetters.putRejected('uplink', { code: r.code, reason: r.reason, partition: p, event: JSON.parse(bytes.toString('utf8')) as Record<string, unknown> }));
       writes.push(journal.remove([p, r.seq]));
     }
     const { retry, commit } = this.p.ledger.settleWrites(batch, outcome.retry, sendingNext, writes);

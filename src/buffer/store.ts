@@ -98,7 +98,7 @@ export class BufferStore {
   readonly outbox: StoreOutbox;
   private readonly env: RootDatabase;
   private readonly meta: Database;
-  private readonly journal: Database<string, PartitionKey>;
+  private readonly journal: JournalBytes;
   private readonly batches: Database<BatchRecord, PartitionKey>;
   private readonly ledger: BatchLedger;
   private readonly dedupe: DedupeIndex;
@@ -126,11 +126,10 @@ export class BufferStore {
     // separateFlushed: false → a write's promise resolves only once it is flushed to disk.
     this.env = open({ path: join(opts.dataDir, STORE_FILE), maxDbs: 12, overlappingSync: true, separateFlushed: false } as never);
     this.meta = this.env.openDB({ name: TABLES.meta });
-    this.journal = this.env.openDB<string, PartitionKey>({ name: TABLES.journal, encoding: 'string' });
-    const journalBytes: JournalBytes = this.env.openDB<Buffer, PartitionKey>({ name: TABLES.journal, encoding: 'binary' });
+    this.journal = this.env.openDB<Buffer, PartitionKey>({ name: TABLES.journal, encoding: 'binary' });
     this.batches = this.env.openDB<BatchRecord, PartitionKey>({ name: TABLES.batches });
     // A seal stops at a partition's first held sequence (holds.ts).
-    this.ledger = new BatchLedger(this.batches, journalBytes, () => this.storeId, (p) => [p, this.holds.floor(p) ?? SEQ_MAX]);
+    this.ledger = new BatchLedger(this.batches, this.journal, () => this.storeId, (p) => [p, this.holds.floor(p) ?? SEQ_MAX]);
     const dedupeTables = [this.env.openDB({ name: TABLES.dedupe0 }), this.env.openDB({ name: TABLES.dedupe1 })] as const;
     this.dedupe = new DedupeIndex([dedupeTables[0], dedupeTables[1]] as never, this.meta, opts.config.dedupeMaxEntries, opts.config.dedupeMaxAgeHours * 3_600_000);
     this.holds = new Holds({
@@ -144,7 +143,7 @@ export class BufferStore {
     });
     this.capacity = new CapacityGuard(opts.config, opts.dataDir);
     this.intake = new Intake({
-      journal: journalBytes,
+      journal: this.journal,
       dedupe: this.dedupe,
       holds: this.holds,
       capacity: this.capacity,
