@@ -45,6 +45,13 @@ export class BatchLedger {
    * event, without a seek.
    */
   private readonly highest = new Map<string, number>();
+  /**
+   * Per partition: the highest sequence of a write that ended (flushed, or failed), or
+   * found at open. Every event below the partition's first pending write was put by a
+   * write that ended, so when this is below the first unsent sequence, no event is
+   * there to seal yet: no seek to find that out.
+   */
+  private readonly ended = new Map<string, number>();
   /** Per partition: its last sealed batch, while it is the one in the table (no read to find it). */
   private readonly lastSealed = new Map<string, BatchRecord>();
   /**
@@ -78,20 +85,28 @@ export class BatchLedger {
 
   /**
    * Whether the partition has unsent events it may seal, from memory where it can tell:
-   * 'none'; 'some' when the highest event put is past the last sealed batch and before
-   * any hold or pending write (its write is over); 'look' otherwise. 'some' can be wrong
-   * only for events whose write failed or whose hold was discarded: a seal then finds
+   * 'none'; 'some' when an event put past the last sealed batch lies before any hold or
+   * pending write (the highest put, or else the highest whose write ended); 'look'
+   * otherwise (a write ended above a hold or a pending one). 'some' can be wrong only
+   * for events whose write failed or whose hold was discarded: a seal then finds
    * nothing, and the next sealed batch passes them.
    */
   unsentHint(partition: string): 'none' | 'some' | 'look' {
+    const from = this.unsentFrom(partition);
     const highest = this.highest.get(partition) ?? 0;
-    if (highest < this.unsentFrom(partition)) return 'none';
-    return highest < this.sealableEnd(partition)[1] ? 'some' : 'look';
+    if (highest < from) return 'none';
+    const end = this.sealableEnd(partition)[1];
+    if (highest < end) return 'some';
+    // A write from `end` on is pending (or held): what may be sealed was put by writes that ended.
+    const ended = this.ended.get(partition) ?? 0;
+    if (ended < from) return 'none';
+    return ended < end ? 'some' : 'look';
   }
 
-  /** Events of the partition up to `lastSeq` are in its journal, or being put there (found at open, or staged). */
+  /** Events of the partition up to `lastSeq` were found in its journal at open. */
   stored(partition: string, lastSeq: number): void {
-    if (lastSeq > (this.highest.get(partition) ?? 0)) this.highest.set(partition, lastSeq);
+    raise(this.highest, partition, lastSeq);
+    raise(this.ended, partition, lastSeq);
   }
 
   /** First journal sequence of a partition that no batch holds. */
@@ -197,13 +212,14 @@ export class BatchLedger {
 
   /** A write of events `firstSeq`..`lastSeq` of a partition is pending; `written` once it is flushed or failed. */
   writing(partition: string, firstSeq: number, lastSeq = firstSeq): void {
-    this.stored(partition, lastSeq);
+    raise(this.highest, partition, lastSeq);
     const firsts = this.pending.get(partition);
     if (firsts) firsts.push(firstSeq);
     else this.pending.set(partition, [firstSeq]);
   }
 
-  written(partition: string, firstSeq: number): void {
+  written(partition: string, firstSeq: number, lastSeq = firstSeq): void {
+    raise(this.ended, partition, lastSeq);
     const firsts = this.pending.get(partition);
     if (!firsts) return;
     const i = firsts.indexOf(firstSeq);
@@ -221,6 +237,8 @@ export class BatchLedger {
   forget(partition: string): void {
     // A pending write's events are not in the journal yet but will be: keep their sequence.
     if (!this.pending.has(partition)) this.highest.delete(partition);
+    // Forgotten when none of its events is in the journal: what a pending write puts is noted when it ends.
+    this.ended.delete(partition);
     this.sealedUpTo.delete(partition);
     this.sealedCount.delete(partition);
     this.lastLimits.delete(partition);
@@ -280,8 +298,8 @@ export class BatchLedger {
     };
     const end = this.sealableEnd(partition);
     let last = this.unsentFrom(partition) - 1;
-    // Offered events are not counted in `highest` yet: when nothing else was put past the last seal, no range read.
-    if ((this.highest.get(partition) ?? 0) > last) {
+    // Only writes that ended put events here to read (offered ones are taken below): when none reached past the last seal, no range read.
+    if ((this.ended.get(partition) ?? 0) > last) {
       for (const { key, value } of this.journal.getRange({ start: [partition, last + 1], end, limit: limits.maxEvents })) {
         last = key[1];
         if (!take(key[1], value)) break;
@@ -301,6 +319,10 @@ export class BatchLedger {
     const bytes = seqs.reduce((n, s) => n + (this.journal.getBinaryFast([partition, s])?.length ?? 0) + 1, 1);
     return { id: batchId(this.storeId(), seqs), seqs, bytes, sealedAt: new Date().toISOString() };
   }
+}
+
+function raise(map: Map<string, number>, partition: string, seq: number): void {
+  if (seq > (map.get(partition) ?? 0)) map.set(partition, seq);
 }
 
 /** The request body: the events' stored bytes as one JSON array, copied once. */

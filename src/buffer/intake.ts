@@ -59,7 +59,7 @@ export interface IntakeParts {
   offer: (partition: string, seqs: number[], values: Buffer[]) => void;
   /** A write of a partition's events `firstSeq`..`lastSeq` is pending; `written` when it is flushed or failed. */
   writing: (partition: string, firstSeq: number, lastSeq: number) => void;
-  written: (partition: string, firstSeq: number) => void;
+  written: (partition: string, firstSeq: number, lastSeq: number) => void;
 }
 
 /** Events of one partition staged in one call, in sequence order; their stored bytes when they are offered to the uplink. */
@@ -191,7 +191,7 @@ export class Intake {
       throw new PlantgateError('PG_ERR_BUFFER_COMMIT', `could not commit ${n > 0 ? `${n} event(s)` : 'the original of a resent event'} to ${this.p.dataDir}: ${describeError(err)}. Check disk space and permissions; sources will resend.`, undefined, { cause: err });
     } finally {
       this.committing -= n;
-      for (const [p, { first }] of runs) this.p.written(p, first);
+      for (const [p, { first, last }] of runs) this.p.written(p, first, last);
       this.p.dedupe.settled(dedupeKeys);
     }
     counts.pending += n;

@@ -157,7 +157,7 @@ export class BufferStore {
       announce: (partition, count, lastSeq) => this.outbox.announce(partition, count, lastSeq),
       offer: (partition, seqs, values) => this.outbox.offer(partition, seqs, values),
       writing: (partition, firstSeq, lastSeq) => this.ledger.writing(partition, firstSeq, lastSeq),
-      written: (partition, firstSeq) => this.ledger.written(partition, firstSeq),
+      written: (partition, firstSeq, lastSeq) => this.ledger.written(partition, firstSeq, lastSeq),
     });
     this.deadLetters = new DeadLetters(this.env, this.env.openDB({ name: TABLES.deadLetters }), {
       nextSequence: () => ++this.counts.lastSeq,

@@ -194,6 +194,30 @@ describe('buffer store', () => {
     assert.equal(again.outbox.hasUnsent(p), false);
   });
 
+  it('while a commit is still being flushed, seals only what earlier commits put, and tells the rest apart', async (t) => {
+    const b = await buffer(t);
+    const p = 'site1/line1';
+    const sink = b.sinkFor('mes');
+    const limits = { maxEvents: 10, maxBytes: 1e6 };
+    await sink.commit([draft(1), draft(2)]);
+    const third = sink.commit([draft(3)]);
+    assert.equal(b.outbox.hasUnsent(p), true, 'events 1 and 2 were flushed before the pending write');
+    const a = (await b.outbox.nextBatch(p, limits))!;
+    assert.deepEqual(a.seqs, [1, 2], 'the pending event is not sealed');
+    await third;
+    assert.equal(b.outbox.hasUnsent(p), true, 'event 3, once flushed');
+    await b.outbox.settle(a, { delivered: a.seqs, rejected: [], retry: [] });
+    const c = (await b.outbox.nextBatch(p, limits))!;
+    assert.deepEqual(c.seqs, [3]);
+    const fourth = sink.commit([draft(4)]);
+    assert.equal(b.outbox.hasUnsent(p), false, 'everything flushed is sealed; event 4 is still pending');
+    assert.equal(await b.outbox.nextBatch(p, limits).then((x) => x?.id), c.id, 'the sealed batch comes first');
+    await fourth;
+    assert.equal(b.outbox.hasUnsent(p), true);
+    await b.outbox.settle(c, { delivered: c.seqs, rejected: [], retry: [] });
+    assert.deepEqual((await b.outbox.nextBatch(p, limits))!.seqs, [4]);
+  });
+
   it('keeps raw bytes of a dead letter and refuses to replay them', async (t) => {
     const b = await buffer(t);
     await b.sinkFor('mqtt').deadLetter({ code: 'PG_ERR_MQTT_PAYLOAD', reason: 'not JSON', raw: Buffer.from('{oops'), context: { topic: 'a/b' } });
