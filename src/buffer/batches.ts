@@ -22,6 +22,8 @@ const FRESH_BODIES_MAX_BYTES = 8 * 1024 * 1024;
 export interface SettleResult {
   retry: SealedBatch | undefined;
   commit(): void;
+  /** The settle's transaction also seals the next batch. */
+  sealedNext: boolean;
 }
 
 export class BatchLedger {
@@ -60,6 +62,17 @@ export class BatchLedger {
    * (LMDB can commit them in another order): nothing from the lowest on is sealed.
    */
   private readonly pending = new Map<string, number[]>();
+  /**
+   * Per partition: the batch sealed ahead inside a commit's transaction while the batch
+   * before it was out (sealAhead), until the uplink takes it. While its write is
+   * pending no other seal of the partition runs: each starts where the last sealed
+   * batch ends, which moves only once that write ended.
+   */
+  private readonly ahead = new Map<string, { batch: SealedBatch; durable: Promise<void>; pending: boolean; taken: boolean }>();
+  /** Per partition: seals whose write has not ended (next(), a settle sealing the next). */
+  private readonly sealing = new Map<string, number>();
+  /** Per partition: settles whose write has not ended; their batches still count as sealed until then. */
+  private readonly settling = new Map<string, number>();
 
   constructor(
     private readonly table: Database<BatchRecord, PartitionKey>,
@@ -117,13 +130,74 @@ export class BatchLedger {
   /** The oldest sealed batch, else a new one sealed durably from unsent events. */
   async next(partition: string, limits: BatchLimits): Promise<SealedBatch | undefined> {
     this.lastLimits.set(partition, limits);
+    const ahead = this.ahead.get(partition);
+    if (ahead?.pending) await ahead.durable.catch(() => undefined);
     const oldest = this.oldest(partition);
     if (oldest) return toSealed(partition, oldest);
     const next = this.collect(partition, limits);
     if (!next) return undefined;
-    await this.table.put([partition, next.record.seqs[0]!], next.record);
+    bump(this.sealing, partition, 1);
+    try {
+      await this.table.put([partition, next.record.seqs[0]!], next.record);
+    } finally {
+      bump(this.sealing, partition, -1);
+    }
     this.sealed(partition, next.record, next.values);
     return toSealed(partition, next.record);
+  }
+
+  /**
+   * Inside the event-loop turn of a commit whose events were offered (intake.ts):
+   * seals them, after any unsent events before them, into the batch that follows the
+   * partition's only unsettled sealed batch (the one out), in the commit's own
+   * transaction. That batch is durable when the commit is, and goes out on the
+   * previous one's acceptance without a write of its own. False when nothing was
+   * sealed: nothing offered, another seal pending, or not exactly one batch sealed.
+   */
+  sealAhead(partition: string, limits: BatchLimits): boolean {
+    if (this.offered?.partition !== partition || this.ahead.get(partition)?.pending || (this.sealing.get(partition) ?? 0) > 0) return false;
+    if ((this.sealedCount.get(partition) ?? 0) - (this.settling.get(partition) ?? 0) !== 1) return false;
+    const next = this.collect(partition, limits);
+    if (!next) return false;
+    const entry = { batch: toSealed(partition, next.record), durable: Promise.resolve(), pending: true, taken: false };
+    entry.durable = this.table.put([partition, next.record.seqs[0]!], next.record).then(
+      () => {
+        entry.pending = false;
+        this.sealed(partition, next.record, next.values);
+        if (entry.taken && this.ahead.get(partition) === entry) this.ahead.delete(partition);
+      },
+      (err: unknown) => {
+        // The commit failed: neither its events nor this record are stored.
+        if (this.ahead.get(partition) === entry) this.ahead.delete(partition);
+        throw err;
+      },
+    );
+    // Awaited by whoever takes it; a failure is the commit's, which its source reports.
+    entry.durable.catch(() => undefined);
+    this.ahead.set(partition, entry);
+    return true;
+  }
+
+  /**
+   * The batch sealed ahead right after `previous`, for the uplink to send once
+   * `previous` is accepted, and the promise of its write. Undefined unless it is the
+   * very next one (a split's second half, say, goes first).
+   */
+  takeAhead(previous: SealedBatch): { batch: SealedBatch; durable: Promise<void> } | undefined {
+    const p = previous.partition;
+    const a = this.ahead.get(p);
+    if (!a || a.taken || a.batch.seqs[0]! <= previous.seqs[previous.seqs.length - 1]!) return undefined;
+    const others = (this.sealedCount.get(p) ?? 0) - (this.settling.get(p) ?? 0) - (a.pending ? 0 : 1);
+    if (others !== 1) return undefined;
+    a.taken = true;
+    if (!a.pending) this.ahead.delete(p);
+    return { batch: a.batch, durable: a.durable };
+  }
+
+  /** A settle's write ended, committed or not (outbox.ts): its batch no longer counts as being settled, and its seal, if any, no longer blocks another. */
+  settleEnded(partition: string, sealedNext: boolean): void {
+    bump(this.settling, partition, -1);
+    if (sealedNext) bump(this.sealing, partition, -1);
   }
 
   /**
@@ -138,10 +212,12 @@ export class BatchLedger {
   settleWrites(batch: SealedBatch, retrySeqs: number[], sendingNext: boolean, writes: Promise<boolean>[]): SettleResult {
     const p = batch.partition;
     writes.push(this.table.remove([p, batch.seqs[0]!]));
+    bump(this.settling, p, 1);
     const removed = (): void => {
       this.counted(p, -1);
       this.dropFresh(batch.id);
       if (this.lastSealed.get(p)?.id === batch.id) this.lastSealed.delete(p);
+      if (this.ahead.get(p)?.batch.id === batch.id) this.ahead.delete(p);
     };
     if (retrySeqs.length > 0) {
       const retry = this.record(p, retrySeqs);
@@ -151,21 +227,22 @@ export class BatchLedger {
         this.counted(p, 1);
         this.lastSealed.delete(p);
       };
-      return { retry: toSealed(p, retry), commit };
+      return { retry: toSealed(p, retry), commit, sealedNext: false };
     }
     const limits = this.lastLimits.get(p);
-    if (limits && (this.sealedCount.get(p) ?? 0) <= 1) {
+    if (limits && (this.sealedCount.get(p) ?? 0) <= 1 && !this.ahead.get(p)?.pending && !this.sealing.get(p)) {
       const next = this.collect(p, limits);
       if (next && (next.full || limits.sealPartialAhead || sendingNext)) {
         writes.push(this.table.put([p, next.record.seqs[0]!], next.record));
+        bump(this.sealing, p, 1);
         const commit = (): void => {
           removed();
           this.sealed(p, next.record, next.values);
         };
-        return { retry: undefined, commit };
+        return { retry: undefined, commit, sealedNext: true };
       }
     }
-    return { retry: undefined, commit: removed };
+    return { retry: undefined, commit: removed, sealedNext: false };
   }
 
   /** Replaces a batch by its two halves, in order, in one transaction. */
@@ -319,6 +396,12 @@ export class BatchLedger {
     const bytes = seqs.reduce((n, s) => n + (this.journal.getBinaryFast([partition, s])?.length ?? 0) + 1, 1);
     return { id: batchId(this.storeId(), seqs), seqs, bytes, sealedAt: new Date().toISOString() };
   }
+}
+
+function bump(map: Map<string, number>, partition: string, delta: number): void {
+  const n = (map.get(partition) ?? 0) + delta;
+  if (n > 0) map.set(partition, n);
+  else map.delete(partition);
 }
 
 function raise(map: Map<string, number>, partition: string, seq: number): void {

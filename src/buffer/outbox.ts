@@ -122,6 +122,14 @@ export class StoreOutbox implements Outbox {
     return batch;
   }
 
+  sealAhead(partition: string, limits: BatchLimits): boolean {
+    return this.wakeable(partition) && this.p.ledger.sealAhead(partition, limits);
+  }
+
+  takeAhead(previous: SealedBatch): { batch: SealedBatch; durable: Promise<void> } | undefined {
+    return this.p.ledger.takeAhead(previous);
+  }
+
   body(batch: SealedBatch): Buffer {
     return this.p.ledger.body(batch);
   }
@@ -146,11 +154,15 @@ export class StoreOutbox implements Outbox {
       writes.push(this.p.deadLetters.putRejected('uplink', { code: r.code, reason: r.reason, partition: p, event: JSON.parse(bytes.toString('utf8')) as Record<string, unknown> }));
       writes.push(journal.remove([p, r.seq]));
     }
-    const { retry, commit } = this.p.ledger.settleWrites(batch, outcome.retry, sendingNext, writes);
+    const { retry, commit, sealedNext } = this.p.ledger.settleWrites(batch, outcome.retry, sendingNext, writes);
     writes.push(this.p.meta.put(META.lastSequence, counts.lastSeq));
-    // lmdb-js hands every write of one transaction the same promise.
-    await Promise.all(new Set(writes));
-    commit();
+    try {
+      // lmdb-js hands every write of one transaction the same promise.
+      await Promise.all(new Set(writes));
+      commit();
+    } finally {
+      this.p.ledger.settleEnded(p, sealedNext);
+    }
     counts.pending -= outcome.delivered.length + outcome.rejected.length;
     counts.counters.delivered += outcome.delivered.length;
     counts.counters.deadLettered += outcome.rejected.length;

@@ -33,7 +33,8 @@
  *              what the ranges cover when it reads the stream again.
  *   seal       one put of the batch record, awaited before the first send; made in
  *              the previous batch's settle transaction, or in the transaction of the
- *              events it takes (an idle partition seals events as they are committed).
+ *              events it takes (an idle partition seals events as they are committed;
+ *              one with a batch out seals them as the batch after it).
  *              Never past a write still pending (batches.ts). Crash before: the events
  *              are unsent (or, sealed with them, not stored). Crash after: the same
  *              batch (same id, same bytes) is sent after restart.

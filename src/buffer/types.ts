@@ -60,6 +60,18 @@ export interface Outbox {
    * maxBytes is sealed alone). Undefined when the partition has nothing to send.
    */
   nextBatch(partition: string, limits: BatchLimits): Promise<SealedBatch | undefined>;
+  /**
+   * Called from an append listener while the partition's only unsettled batch is out:
+   * seals the events just offered (after any unsent before them) into the next batch,
+   * in the transaction that commits them. False when it did not.
+   */
+  sealAhead(partition: string, limits: BatchLimits): boolean;
+  /**
+   * The batch sealed ahead right after `previous`, with the promise of its commit: sent
+   * once `previous` is accepted, without a write of its own. Undefined when there is none,
+   * or another batch (a split's second half) comes first.
+   */
+  takeAhead(previous: SealedBatch): { batch: SealedBatch; durable: Promise<void> } | undefined;
   /** The request body: a JSON array of the batch's events in sequence order; the same bytes every call. */
   body(batch: SealedBatch): Buffer;
   /** The events of a batch, parsed (for per-event handling and the status page). */

@@ -19,6 +19,14 @@ export interface Partition {
    * the next batch (one write per batch, not two), or alone once the partition idles.
    */
   accepted?: SealedBatch;
+  /**
+   * The settle of an accepted batch whose successor was sealed ahead (in the commit of
+   * its events) and went out at once: its write flushes while that request is out, and
+   * ends before the partition's next buffer operation.
+   */
+  settling?: Promise<void>;
+  /** The commit that seals `current`, when it was sealed ahead: the request waits for it. */
+  ready?: Promise<void>;
   /** Settles `accepted` if nothing else comes to seal with it. */
   settleTimer?: NodeJS.Timeout;
   /** More sealed batches may exist (a split's second half, a restart): don't linger. */

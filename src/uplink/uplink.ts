@@ -2,13 +2,19 @@
  * The uplink: drains the buffer's outbox to the ERP, partition by partition.
  *
  * Invariants:
- *  - Within a partition, batch n+1 is never sent before batch n is settled
- *    (`outbox.settle` resolved): a partition is held by at most one worker, and a
- *    worker asks for the next batch only after settling the current one.
+ *  - Within a partition, batch n+1 is never sent before the ERP's answer to batch n
+ *    is applied: a partition is held by at most one worker, and a worker asks for the
+ *    next batch only after settling the current one, or (below) once it was accepted.
  *  - A batch the ERP accepted is settled in the transaction that seals the next
  *    one, or alone after 20 ms without one (scheduler.ts): a steady flow costs one
  *    write per batch, not two. Until then it stays sealed; a crash resends it under the
  *    same key, which the ERP recognises.
+ *  - While a batch is out, events committed for its partition are sealed into the
+ *    next batch in their own commit's transaction (outbox.sealAhead). When the ERP
+ *    accepts the batch out, that next one goes at once, while the accepted one's settle
+ *    flushes: its events wait for one write, not two. The settle ends before the
+ *    partition's next buffer operation; a crash before it resends the accepted batch
+ *    under its key, which the ERP recognises.
  *  - When each partition's worker runs (concurrency, round robin, linger, waking
  *    idle partitions) is scheduler.ts's part.
  *  - A retry resends the SAME sealed batch (same id, same bytes). Halves of a
@@ -68,6 +74,9 @@ export function createUplink(opts: UplinkOptions): Uplink {
   function onAppend(name: string, count: number): void {
     try {
       sched.wake(name, count);
+      // A healthy partition with a batch out: its next batch is sealed in this commit, ready to follow it.
+      const p = sched.parts.get(name);
+      if (config.lingerMs === 0 && p?.inFlight && p.attempts === 0) outbox.sealAhead(name, limits);
     } catch (err) {
       log.error({ err: describeError(err), partition: name }, 'could not wake the partition; it is picked up at the next append or restart');
     }
@@ -76,6 +85,7 @@ export function createUplink(opts: UplinkOptions): Uplink {
   /** One batch of one partition: send, classify, settle or arrange the retry. */
   async function work(p: Partition): Promise<void> {
     try {
+      if (!p.current) await settlingEnded(p);
       // Whatever is sealed now goes out next: seal it in the accepted batch's settle.
       if (p.accepted) await settleAccepted(p, true);
       let batch = p.current;
@@ -99,6 +109,16 @@ export function createUplink(opts: UplinkOptions): Uplink {
           p.pendingSince ??= Date.now();
         }
       }
+      if (p.ready) {
+        const ready = p.ready;
+        p.ready = undefined;
+        try {
+          await ready;
+        } catch (err) {
+          p.current = undefined; // its commit failed: the batch was never stored
+          throw err;
+        }
+      }
       if (!sched.running) return;
       const body = outbox.body(batch);
       p.inFlight = { batchId: batch.id, events: batch.seqs.length, attempts: p.attempts + 1, since: new Date().toISOString() };
@@ -106,6 +126,7 @@ export function createUplink(opts: UplinkOptions): Uplink {
       const result = await sink!.send(body, batch.id, stopAc.signal);
       p.inFlight = undefined;
       if (result.kind === 'error' && result.aborted) return; // shutting down: the batch stays sealed
+      await settlingEnded(p);
       await apply(p, batch, classify(result, batch.seqs.length));
     } catch (err) {
       p.inFlight = undefined;
@@ -120,6 +141,18 @@ export function createUplink(opts: UplinkOptions): Uplink {
     const n = batch.seqs.length;
     switch (v.outcome) {
       case 'delivered': {
+        const ahead = config.lingerMs === 0 ? outbox.takeAhead(batch) : undefined;
+        if (ahead) {
+          // Its successor is sealed (or being sealed) by a commit: it goes now, while this settle flushes.
+          const settling = outbox.settle(batch, { delivered: batch.seqs, rejected: [], retry: [] }).then(() => undefined);
+          settling.catch(() => undefined); // awaited before the partition's next buffer operation
+          p.settling = settling;
+          delivered(p, batch, n, v.status);
+          p.current = ahead.batch;
+          p.ready = ahead.durable;
+          if (v.alreadySeen) log.debug({ partition: p.name, batchId: batch.id }, 'ERP had already accepted this batch (409)');
+          return;
+        }
         if (config.lingerMs === 0 && outbox.hasUnsent(p.name)) {
           // Events wait (maybe not yet announced): settle and seal them in one write, and send at once.
           await outbox.settle(batch, { delivered: batch.seqs, rejected: [], retry: [] }, true);
@@ -159,6 +192,13 @@ export function createUplink(opts: UplinkOptions): Uplink {
         backoff(p, batch.id, { code: v.code, reason: v.reason, ...(v.status !== undefined ? { status: v.status } : {}), ...(v.retryAfterMs !== undefined ? { retryAfterMs: v.retryAfterMs } : {}) });
         return;
     }
+  }
+
+  /** The settle left behind when a batch sealed ahead went out has ended (or failed: thrown here). */
+  async function settlingEnded(p: Partition): Promise<void> {
+    const settling = p.settling;
+    p.settling = undefined;
+    await settling;
   }
 
   async function settleAccepted(p: Partition, sendingNext: boolean): Promise<void> {
@@ -299,6 +339,8 @@ export function createUplink(opts: UplinkOptions): Uplink {
         }
         clearTimeout(timer);
       }
+      // Settles left flushing by a batch sealed ahead end before the buffer closes.
+      await Promise.all([...sched.parts.values()].map((p) => settlingEnded(p).catch((err: unknown) => log.warn({ err: describeError(err), partition: p.name }, 'could not settle an accepted batch; it is resent after a restart and the ERP recognises its key'))));
       await Promise.all([...sched.parts.values()].filter((p) => p.accepted).map((p) => settleAccepted(p, false).catch((err: unknown) => log.warn({ err: describeError(err), partition: p.name, batchId: p.accepted?.id }, 'could not settle an accepted batch; it is resent after a restart and the ERP recognises its key'))));
       await sink?.destroy().catch(() => undefined);
       for (const p of sched.parts.values()) p.state = 'idle';

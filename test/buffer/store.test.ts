@@ -218,6 +218,64 @@ describe('buffer store', () => {
     assert.deepEqual((await b.outbox.nextBatch(p, limits))!.seqs, [4]);
   });
 
+  it('seals the next batch inside the commit of its events while the previous one is out, and keeps both through a restart', async (t) => {
+    const dir = tempDir(t);
+    const p = 'site1/line1';
+    const limits = { maxEvents: 10, maxBytes: 1e6, sealPartialAhead: true };
+    const first = await openBuffer({ dataDir: dir, config: defaults, gatewayId: 'gw1', logger: createLogger('silent') });
+    const sink = first.sinkFor('mes');
+    await sink.commit([draft(1), draft(2)]);
+    const out = (await first.outbox.nextBatch(p, limits))!;
+    assert.equal(first.outbox.takeAhead(out), undefined, 'nothing sealed after it yet');
+    // What the uplink does while `out` is being sent: seal in the commit's own turn.
+    const sealed: boolean[] = [];
+    const stop = first.outbox.onAppend((partition) => sealed.push(first.outbox.sealAhead(partition, limits)));
+    const third = sink.commit([draft(3), draft(4)]);
+    assert.deepEqual(sealed, [true], 'sealed in the turn of the commit');
+    const ahead = first.outbox.takeAhead(out)!;
+    assert.deepEqual(ahead.batch.seqs, [3, 4]);
+    assert.equal(first.outbox.takeAhead(out), undefined, 'handed out once');
+    await Promise.all([third, ahead.durable]);
+    await sink.commit([draft(5)]);
+    assert.deepEqual(sealed.filter((x) => x), [true], 'one batch ahead at most');
+    stop();
+    assert.equal(first.outbox.hasUnsent(p), true, 'event 5');
+    await first.close();
+
+    // A crash before `out` is settled: both batches are found, in order, with their ids.
+    const again = await buffer(t, dir);
+    const resent = (await again.outbox.nextBatch(p, limits))!;
+    assert.equal(resent.id, out.id);
+    await again.outbox.settle(resent, { delivered: resent.seqs, rejected: [], retry: [] });
+    const next = (await again.outbox.nextBatch(p, limits))!;
+    assert.equal(next.id, ahead.batch.id);
+    assert.deepEqual(again.outbox.events(next).map((e) => e['id']), ['ev-3', 'ev-4']);
+    await again.outbox.settle(next, { delivered: next.seqs, rejected: [], retry: [] });
+    assert.deepEqual((await again.outbox.nextBatch(p, limits))!.seqs, [5]);
+  });
+
+  it('does not seal ahead while another seal of the partition is being written, and seals nothing twice', async (t) => {
+    const b = await buffer(t);
+    const p = 'site1/line1';
+    const limits = { maxEvents: 10, maxBytes: 1e6, sealPartialAhead: true };
+    const sink = b.sinkFor('mes');
+    await sink.commit([draft(1)]);
+    const out = (await b.outbox.nextBatch(p, limits))!;
+    await sink.commit([draft(2)]);
+    // The settle of `out` seals event 2 as the next batch; until it is written, no seal ahead.
+    const settled = b.outbox.settle(out, { delivered: out.seqs, rejected: [], retry: [] }, true);
+    const sealed: boolean[] = [];
+    const stop = b.outbox.onAppend((partition) => sealed.push(b.outbox.sealAhead(partition, limits)));
+    const third = sink.commit([draft(3)]);
+    stop();
+    assert.deepEqual(sealed, [false]);
+    await Promise.all([settled, third]);
+    const second = (await b.outbox.nextBatch(p, limits))!;
+    assert.deepEqual(second.seqs, [2]);
+    await b.outbox.settle(second, { delivered: second.seqs, rejected: [], retry: [] });
+    assert.deepEqual((await b.outbox.nextBatch(p, limits))!.seqs, [3]);
+  });
+
   it('keeps raw bytes of a dead letter and refuses to replay them', async (t) => {
     const b = await buffer(t);
     await b.sinkFor('mqtt').deadLetter({ code: 'PG_ERR_MQTT_PAYLOAD', reason: 'not JSON', raw: Buffer.from('{oops'), context: { topic: 'a/b' } });
