@@ -58,6 +58,22 @@ describe('uplink delivery', () => {
     assert.equal(r.orderViolations, 0);
   });
 
+  it('seals what is committed while a batch is out as the next batch, in that commit, and sends it when the first is accepted', async (t) => {
+    const w = await world(t);
+    w.erp.setFaults({ delayMs: 300 }); // slow answers: the commits below land while a batch is out
+    await w.fill(2, { prefix: 'a' });
+    await waitFor(() => w.uplink.status().partitions.some((p) => p.inFlight), 'the first batch to be out');
+    await w.fill(3, { prefix: 'b' }); // sealed ahead, in this commit
+    await w.fill(4, { prefix: 'c' }); // one batch ahead at most: these wait for the next seal
+    await w.accepted(9, 10_000);
+    const r = w.erp.report();
+    // Settled with the seal of the third batch instead, 'b' and 'c' would have gone out together.
+    assert.deepEqual(r.lastRequests.map((q) => q.events), [2, 3, 4]);
+    assert.equal(r.duplicates, 0);
+    assert.equal(r.orderViolations, 0);
+    await waitFor(() => w.buffer.stats().pendingEvents === 0, 'every accepted batch to be settled');
+  });
+
   it('settles an accepted batch with the next seal, alone when nothing follows, and before stopping', async (t) => {
     const w = await world(t);
     await w.fill(3, { prefix: 'a' });
