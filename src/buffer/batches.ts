@@ -3,20 +3,33 @@
  *
  * A batch record lists the sequences of its events; the events stay in the
  * journal until the batch is settled, so the body is rebuilt from the same
- * stored bytes on every send: the same bytes under the same Idempotency-Key.
- * Per partition, events past the last sealed batch's highest sequence are unsent.
- * Only the uplink seals and settles, one batch at a time per partition.
+ * stored bytes on every send (batch-bodies.ts): the same bytes under the same
+ * Idempotency-Key.
+ * Per partition, events past the last sealed batch's highest sequence are unsent;
+ * what the journal holds past it is known from journal-writes.ts, without a seek.
+ * Only the uplink seals and settles: one batch out at a time per partition, and at
+ * most one more sealed behind it (sealAhead).
  *
  * The cursors and counts in memory change only once the write that sealed or
  * removed a batch has committed: a failed transaction leaves them as they were.
  */
 import type { Database } from 'lmdb';
 import { PlantgateError } from '../errors.js';
+import { BatchBodies } from './batch-bodies.js';
 import { SEQ_MAX, batchId, type BatchRecord, type JournalBytes, type PartitionKey } from './layout.js';
+import type { JournalWrites } from './journal-writes.js';
 import type { BatchLimits, SealedBatch } from './types.js';
 
-/** Bodies built while sealing and kept for the first send, at most this many bytes in all. */
-const FRESH_BODIES_MAX_BYTES = 8 * 1024 * 1024;
+/** A batch sealed in a commit's transaction while the one before it was out (sealAhead). */
+interface AheadBatch {
+  batch: SealedBatch;
+  /** The commit's write: resolved once the batch is stored, rejected if the commit failed. */
+  durable: Promise<void>;
+  /** Its write has not ended: no other seal of the partition runs. */
+  pending: boolean;
+  /** The uplink took it to send. */
+  taken: boolean;
+}
 
 /** A settle's retry batch, and what it changed, applied to memory once its writes committed. */
 export interface SettleResult {
@@ -33,42 +46,16 @@ export class BatchLedger {
   private readonly sealedCount = new Map<string, number>();
   /** Per partition: the limits of its last nextBatch, to seal the next full batch inside a settle. */
   private readonly lastLimits = new Map<string, BatchLimits>();
-  /**
-   * Bodies of batches just sealed, built from the bytes read to seal them, until their
-   * first send: that send needs no second read of its events. Retries rebuild the body.
-   */
-  private readonly fresh = new Map<string, Buffer>();
-  private freshBytes = 0;
-  /** Events whose puts are pending in this event-loop turn, offered to a seal in the same turn (store.ts). */
-  private offered: { partition: string; seqs: number[]; values: Buffer[] } | undefined;
-  /**
-   * Per partition: the highest sequence put in its journal (found at open, or staged
-   * since). Never below the truth, so nothing above the last sealed batch means no unsent
-   * event, without a seek.
-   */
-  private readonly highest = new Map<string, number>();
-  /**
-   * Per partition: the highest sequence of a write that ended (flushed, or failed), or
-   * found at open. Every event below the partition's first pending write was put by a
-   * write that ended, so when this is below the first unsent sequence, no event is
-   * there to seal yet: no seek to find that out.
-   */
-  private readonly ended = new Map<string, number>();
+  private readonly bodies: BatchBodies;
   /** Per partition: its last sealed batch, while it is the one in the table (no read to find it). */
   private readonly lastSealed = new Map<string, BatchRecord>();
-  /**
-   * Per partition, the first sequence of each write not yet flushed (a commit, a
-   * replay). Its events may not be visible yet, and a later write's may already be
-   * (LMDB can commit them in another order): nothing from the lowest on is sealed.
-   */
-  private readonly pending = new Map<string, number[]>();
   /**
    * Per partition: the batch sealed ahead inside a commit's transaction while the batch
    * before it was out (sealAhead), until the uplink takes it. While its write is
    * pending no other seal of the partition runs: each starts where the last sealed
    * batch ends, which moves only once that write ended.
    */
-  private readonly ahead = new Map<string, { batch: SealedBatch; durable: Promise<void>; pending: boolean; taken: boolean }>();
+  private readonly ahead = new Map<string, AheadBatch>();
   /** Per partition: seals whose write has not ended (next(), a settle sealing the next). */
   private readonly sealing = new Map<string, number>();
   /** Per partition: settles whose write has not ended; their batches still count as sealed until then. */
@@ -77,10 +64,13 @@ export class BatchLedger {
   constructor(
     private readonly table: Database<BatchRecord, PartitionKey>,
     private readonly journal: JournalBytes,
+    private readonly writes: JournalWrites,
     private readonly storeId: () => string,
     /** Journal key a partition's unsent events end before (a hold stops it short). */
     readonly unsentEnd: (partition: string) => PartitionKey,
-  ) {}
+  ) {
+    this.bodies = new BatchBodies(journal);
+  }
 
   /** Reads the cursors from the sealed batches at open (few: at most a handful per partition). */
   load(): void {
@@ -106,20 +96,14 @@ export class BatchLedger {
    */
   unsentHint(partition: string): 'none' | 'some' | 'look' {
     const from = this.unsentFrom(partition);
-    const highest = this.highest.get(partition) ?? 0;
+    const highest = this.writes.highestPut(partition);
     if (highest < from) return 'none';
     const end = this.sealableEnd(partition)[1];
     if (highest < end) return 'some';
     // A write from `end` on is pending (or held): what may be sealed was put by writes that ended.
-    const ended = this.ended.get(partition) ?? 0;
+    const ended = this.writes.highestEnded(partition);
     if (ended < from) return 'none';
     return ended < end ? 'some' : 'look';
-  }
-
-  /** Events of the partition up to `lastSeq` were found in its journal at open. */
-  stored(partition: string, lastSeq: number): void {
-    raise(this.highest, partition, lastSeq);
-    raise(this.ended, partition, lastSeq);
   }
 
   /** First journal sequence of a partition that no batch holds. */
@@ -155,23 +139,27 @@ export class BatchLedger {
    * sealed: nothing offered, another seal pending, or not exactly one batch sealed.
    */
   sealAhead(partition: string, limits: BatchLimits): boolean {
-    if (this.offered?.partition !== partition || this.ahead.get(partition)?.pending || (this.sealing.get(partition) ?? 0) > 0) return false;
-    if ((this.sealedCount.get(partition) ?? 0) - (this.settling.get(partition) ?? 0) !== 1) return false;
+    if (!this.writes.offered(partition) || this.ahead.get(partition)?.pending || this.sealing.has(partition)) return false;
+    if (this.unsettled(partition) !== 1) return false;
     const next = this.collect(partition, limits);
     if (!next) return false;
-    const entry = { batch: toSealed(partition, next.record), durable: Promise.resolve(), pending: true, taken: false };
-    entry.durable = this.table.put([partition, next.record.seqs[0]!], next.record).then(
-      () => {
-        entry.pending = false;
-        this.sealed(partition, next.record, next.values);
-        if (entry.taken && this.ahead.get(partition) === entry) this.ahead.delete(partition);
-      },
-      (err: unknown) => {
-        // The commit failed: neither its events nor this record are stored.
-        if (this.ahead.get(partition) === entry) this.ahead.delete(partition);
-        throw err;
-      },
-    );
+    const entry: AheadBatch = {
+      batch: toSealed(partition, next.record),
+      pending: true,
+      taken: false,
+      durable: this.table.put([partition, next.record.seqs[0]!], next.record).then(
+        () => {
+          entry.pending = false;
+          this.sealed(partition, next.record, next.values);
+          if (entry.taken && this.ahead.get(partition) === entry) this.ahead.delete(partition);
+        },
+        (err: unknown) => {
+          // The commit failed: neither its events nor this record are stored.
+          if (this.ahead.get(partition) === entry) this.ahead.delete(partition);
+          throw err;
+        },
+      ),
+    };
     // Awaited by whoever takes it; a failure is the commit's, which its source reports.
     entry.durable.catch(() => undefined);
     this.ahead.set(partition, entry);
@@ -187,8 +175,8 @@ export class BatchLedger {
     const p = previous.partition;
     const a = this.ahead.get(p);
     if (!a || a.taken || a.batch.seqs[0]! <= previous.seqs[previous.seqs.length - 1]!) return undefined;
-    const others = (this.sealedCount.get(p) ?? 0) - (this.settling.get(p) ?? 0) - (a.pending ? 0 : 1);
-    if (others !== 1) return undefined;
+    // `previous` and, once its write ended, the batch ahead: nothing else may come between them.
+    if (this.unsettled(p) - (a.pending ? 0 : 1) !== 1) return undefined;
     a.taken = true;
     if (!a.pending) this.ahead.delete(p);
     return { batch: a.batch, durable: a.durable };
@@ -215,7 +203,7 @@ export class BatchLedger {
     bump(this.settling, p, 1);
     const removed = (): void => {
       this.counted(p, -1);
-      this.dropFresh(batch.id);
+      this.bodies.drop(batch.id);
       if (this.lastSealed.get(p)?.id === batch.id) this.lastSealed.delete(p);
       if (this.ahead.get(p)?.batch.id === batch.id) this.ahead.delete(p);
     };
@@ -230,7 +218,7 @@ export class BatchLedger {
       return { retry: toSealed(p, retry), commit, sealedNext: false };
     }
     const limits = this.lastLimits.get(p);
-    if (limits && (this.sealedCount.get(p) ?? 0) <= 1 && !this.ahead.get(p)?.pending && !this.sealing.get(p)) {
+    if (limits && (this.sealedCount.get(p) ?? 0) <= 1 && !this.ahead.get(p)?.pending && !this.sealing.has(p)) {
       const next = this.collect(p, limits);
       if (next && (next.full || limits.sealPartialAhead || sendingNext)) {
         writes.push(this.table.put([p, next.record.seqs[0]!], next.record));
@@ -256,66 +244,25 @@ export class BatchLedger {
       for (const h of halves) this.table.put([p, h.seqs[0]!], h);
     });
     this.counted(p, 1);
-    this.dropFresh(batch.id);
+    this.bodies.drop(batch.id);
     this.lastSealed.delete(p);
     return [toSealed(p, halves[0]), toSealed(p, halves[1])];
   }
 
   body(batch: SealedBatch): Buffer {
-    const fresh = this.fresh.get(batch.id);
-    if (fresh) {
-      this.dropFresh(batch.id);
-      return fresh;
-    }
-    const values: Buffer[] = new Array(batch.seqs.length);
-    for (let i = 0; i < batch.seqs.length; i++) {
-      const bytes = this.journal.get([batch.partition, batch.seqs[i]!]);
-      if (bytes === undefined) throw new PlantgateError('PG_ERR_BUFFER_COMMIT', `event ${batch.seqs[i]} of batch ${batch.id} is missing from the journal`);
-      values[i] = bytes;
-    }
-    return bodyOf(values);
-  }
-
-  /**
-   * Lets a seal in this event-loop turn take these events too, after the partition's
-   * visible ones: their puts are pending in this turn's transaction, which the seal
-   * joins. The caller withdraws them (undefined) before the turn ends.
-   */
-  offer(partition: string, seqs: number[], values: Buffer[]): void;
-  offer(none: undefined): void;
-  offer(partition: string | undefined, seqs: number[] = [], values: Buffer[] = []): void {
-    this.offered = partition === undefined ? undefined : { partition, seqs, values };
-  }
-
-  /** A write of events `firstSeq`..`lastSeq` of a partition is pending; `written` once it is flushed or failed. */
-  writing(partition: string, firstSeq: number, lastSeq = firstSeq): void {
-    raise(this.highest, partition, lastSeq);
-    const firsts = this.pending.get(partition);
-    if (firsts) firsts.push(firstSeq);
-    else this.pending.set(partition, [firstSeq]);
-  }
-
-  written(partition: string, firstSeq: number, lastSeq = firstSeq): void {
-    raise(this.ended, partition, lastSeq);
-    const firsts = this.pending.get(partition);
-    if (!firsts) return;
-    const i = firsts.indexOf(firstSeq);
-    if (i >= 0) firsts.splice(i, 1);
-    if (firsts.length === 0) this.pending.delete(partition);
+    return this.bodies.of(batch);
   }
 
   /** Journal key a seal stops before: the partition's hold floor, or its first pending write. */
   sealableEnd(partition: string): PartitionKey {
     const end = this.unsentEnd(partition);
-    const firsts = this.pending.get(partition);
-    return firsts ? [partition, Math.min(end[1], ...firsts)] : end;
+    const pending = this.writes.firstPending(partition);
+    return pending !== undefined && pending < end[1] ? [partition, pending] : end;
   }
 
+  /** None of the partition's events is in the journal. */
   forget(partition: string): void {
-    // A pending write's events are not in the journal yet but will be: keep their sequence.
-    if (!this.pending.has(partition)) this.highest.delete(partition);
-    // Forgotten when none of its events is in the journal: what a pending write puts is noted when it ends.
-    this.ended.delete(partition);
+    this.writes.forget(partition);
     this.sealedUpTo.delete(partition);
     this.sealedCount.delete(partition);
     this.lastLimits.delete(partition);
@@ -335,21 +282,18 @@ export class BatchLedger {
     this.sealedUpTo.set(partition, record.seqs[record.seqs.length - 1]!);
     this.counted(partition, 1);
     this.lastSealed.set(partition, record);
-    if (this.freshBytes + record.bytes > FRESH_BODIES_MAX_BYTES) return;
-    this.fresh.set(record.id, bodyOf(values));
-    this.freshBytes += record.bytes;
+    this.bodies.keep(record.id, values, record.bytes);
+  }
+
+  /** Sealed batches of the partition not being settled. */
+  private unsettled(partition: string): number {
+    return (this.sealedCount.get(partition) ?? 0) - (this.settling.get(partition) ?? 0);
   }
 
   private counted(partition: string, delta: number): void {
     this.sealedCount.set(partition, Math.max(0, (this.sealedCount.get(partition) ?? 0) + delta));
   }
 
-  private dropFresh(id: string): void {
-    const body = this.fresh.get(id);
-    if (!body) return;
-    this.fresh.delete(id);
-    this.freshBytes -= body.length;
-  }
 
   /**
    * The next batch of unsent events within the limits (the visible ones, then those
@@ -376,13 +320,13 @@ export class BatchLedger {
     const end = this.sealableEnd(partition);
     let last = this.unsentFrom(partition) - 1;
     // Only writes that ended put events here to read (offered ones are taken below): when none reached past the last seal, no range read.
-    if ((this.ended.get(partition) ?? 0) > last) {
+    if (this.writes.highestEnded(partition) > last) {
       for (const { key, value } of this.journal.getRange({ start: [partition, last + 1], end, limit: limits.maxEvents })) {
         last = key[1];
         if (!take(key[1], value)) break;
       }
     }
-    const offered = this.offered?.partition === partition ? this.offered : undefined;
+    const offered = this.writes.offered(partition);
     if (offered && !full) {
       for (let i = 0; i < offered.seqs.length && offered.seqs[i]! < end[1]; i++) if (offered.seqs[i]! > last && !take(offered.seqs[i]!, offered.values[i]!)) break;
     }
@@ -402,25 +346,6 @@ function bump(map: Map<string, number>, partition: string, delta: number): void 
   const n = (map.get(partition) ?? 0) + delta;
   if (n > 0) map.set(partition, n);
   else map.delete(partition);
-}
-
-function raise(map: Map<string, number>, partition: string, seq: number): void {
-  if (seq > (map.get(partition) ?? 0)) map.set(partition, seq);
-}
-
-/** The request body: the events' stored bytes as one JSON array, copied once. */
-function bodyOf(values: Buffer[]): Buffer {
-  let size = values.length + 1; // the brackets and the commas between
-  for (const v of values) size += v.length;
-  const body = Buffer.allocUnsafe(size);
-  body[0] = 0x5b; // [
-  let at = 1;
-  for (let i = 0; i < values.length; i++) {
-    if (i > 0) body[at++] = 0x2c; // ,
-    at += values[i]!.copy(body, at);
-  }
-  body[at] = 0x5d; // ]
-  return body;
 }
 
 function toSealed(partition: string, r: BatchRecord): SealedBatch {

@@ -139,7 +139,7 @@ export class Holds {
     const keys: PartitionKey[] = [];
     for (const { key, value } of this.p.journal.getRange({ start: [partition, from], end: [partition, SEQ_MAX] })) {
       if (keys.length >= DISCARD_SLICE) return { keys, next: key[1] };
-      if (value.length >= prefix.length && prefix.equals(value.subarray(0, prefix.length))) keys.push(key);
+      if (prefix.equals(value.subarray(0, prefix.length))) keys.push(key);
     }
     return { keys };
   }

@@ -10,6 +10,7 @@ import type { BatchLedger } from './batches.js';
 import type { DeadLetters } from './dead-letters.js';
 import type { Holds } from './holds.js';
 import type { StoreCounts } from './intake.js';
+import type { JournalWrites } from './journal-writes.js';
 import { META, SEQ_MAX, type CoreTables, type PartitionKey } from './layout.js';
 import type { BatchLimits, BatchOutcome, Outbox, SealedBatch } from './types.js';
 
@@ -18,6 +19,7 @@ const UNSENT_COUNT_TTL_MS = 2_000;
 
 export interface OutboxParts extends CoreTables {
   ledger: BatchLedger;
+  writes: JournalWrites;
   holds: Holds;
   deadLetters: DeadLetters;
   counts: StoreCounts;
@@ -41,7 +43,7 @@ export class StoreOutbox implements Outbox {
       if (next === undefined) return last;
       this.partitionSet.add(next);
       for (const key of this.p.journal.getKeys({ start: [next, SEQ_MAX], end: [next, -1], reverse: true, limit: 1 })) {
-        this.p.ledger.stored(next, key[1]);
+        this.p.writes.stored(next, key[1]);
         last = Math.max(last, key[1]);
       }
       start = [next, SEQ_MAX];
@@ -60,11 +62,11 @@ export class StoreOutbox implements Outbox {
    */
   offer(partition: string, seqs: number[], values: Buffer[]): void {
     if (!this.wakeable(partition)) return;
-    this.p.ledger.offer(partition, seqs, values);
+    this.p.writes.offer(partition, seqs, values);
     try {
       for (const listener of this.appendListeners) listener(partition, seqs.length);
     } finally {
-      this.p.ledger.offer(undefined);
+      this.p.writes.offer(undefined);
     }
   }
 
@@ -78,7 +80,7 @@ export class StoreOutbox implements Outbox {
 
   /** Puts a replayed dead letter back into the journal, inside the replay's transaction. */
   appendReplayed(partition: string, json: string, seq: number): void {
-    this.p.ledger.writing(partition, seq);
+    this.p.writes.writing(partition, seq);
     this.p.journal.put([partition, seq], Buffer.from(json));
     this.p.counts.pending++;
   }

@@ -35,7 +35,7 @@
  *              the previous batch's settle transaction, or in the transaction of the
  *              events it takes (an idle partition seals events as they are committed;
  *              one with a batch out seals them as the batch after it).
- *              Never past a write still pending (batches.ts). Crash before: the events
+ *              Never past a write still pending (journal-writes.ts). Crash before: the events
  *              are unsent (or, sealed with them, not stored). Crash after: the same
  *              batch (same id, same bytes) is sent after restart.
  *   settle     one transaction removes the batch record and its delivered events,
@@ -67,6 +67,7 @@ import { DeadLetters } from './dead-letters.js';
 import { DedupeIndex } from './dedupe.js';
 import { Holds, type HoldInfo } from './holds.js';
 import { Intake, type StoreCounts } from './intake.js';
+import { JournalWrites } from './journal-writes.js';
 import { lockDataDir } from './lock.js';
 import { META, SCHEMA_VERSION, SEQ_MAX, STORE_FILE, TABLES, tableStats, type BatchRecord, type JournalBytes, type PartitionKey } from './layout.js';
 import { StoreOutbox } from './outbox.js';
@@ -102,6 +103,8 @@ export class BufferStore {
   private readonly journal: JournalBytes;
   private readonly batches: Database<BatchRecord, PartitionKey>;
   private readonly ledger: BatchLedger;
+  /** What each partition's journal holds and which of its writes are pending. */
+  private readonly writes = new JournalWrites();
   private readonly dedupe: DedupeIndex;
   private readonly holds: Holds;
   private readonly capacity: CapacityGuard;
@@ -130,7 +133,7 @@ export class BufferStore {
     this.journal = this.env.openDB<Buffer, PartitionKey>({ name: TABLES.journal, encoding: 'binary' });
     this.batches = this.env.openDB<BatchRecord, PartitionKey>({ name: TABLES.batches });
     // A seal stops at a partition's first held sequence (holds.ts).
-    this.ledger = new BatchLedger(this.batches, this.journal, () => this.storeId, (p) => [p, this.holds.floor(p) ?? SEQ_MAX]);
+    this.ledger = new BatchLedger(this.batches, this.journal, this.writes, () => this.storeId, (p) => [p, this.holds.floor(p) ?? SEQ_MAX]);
     const dedupeTables = [this.env.openDB({ name: TABLES.dedupe0 }), this.env.openDB({ name: TABLES.dedupe1 })] as const;
     this.dedupe = new DedupeIndex([dedupeTables[0], dedupeTables[1]] as never, this.meta, opts.config.dedupeMaxEntries, opts.config.dedupeMaxAgeHours * 3_600_000);
     this.holds = new Holds({
@@ -157,17 +160,17 @@ export class BufferStore {
       closed: () => this.closed,
       announce: (partition, count, lastSeq) => this.outbox.announce(partition, count, lastSeq),
       offer: (partition, seqs, values) => this.outbox.offer(partition, seqs, values),
-      writing: (partition, firstSeq, lastSeq) => this.ledger.writing(partition, firstSeq, lastSeq),
-      written: (partition, firstSeq, lastSeq) => this.ledger.written(partition, firstSeq, lastSeq),
+      writing: (partition, firstSeq, lastSeq) => this.writes.writing(partition, firstSeq, lastSeq),
+      written: (partition, firstSeq, lastSeq) => this.writes.written(partition, firstSeq, lastSeq),
     });
     this.deadLetters = new DeadLetters(this.env, this.env.openDB({ name: TABLES.deadLetters }), {
       nextSequence: () => ++this.counts.lastSeq,
       appended: (partition, json, seq) => this.outbox.appendReplayed(partition, json, seq),
       committed: (partition) => this.outbox.announce(partition, 1),
-      ended: (partition, seq) => this.ledger.written(partition, seq),
+      ended: (partition, seq) => this.writes.written(partition, seq),
       logger: this.log,
     });
-    this.outbox = new StoreOutbox({ env: this.env, meta: this.meta, journal: this.journal, ledger: this.ledger, holds: this.holds, deadLetters: this.deadLetters, counts: this.counts });
+    this.outbox = new StoreOutbox({ env: this.env, meta: this.meta, journal: this.journal, ledger: this.ledger, writes: this.writes, holds: this.holds, deadLetters: this.deadLetters, counts: this.counts });
   }
 
   async init(): Promise<void> {

@@ -339,9 +339,12 @@ export function createUplink(opts: UplinkOptions): Uplink {
         }
         clearTimeout(timer);
       }
-      // Settles left flushing by a batch sealed ahead end before the buffer closes.
-      await Promise.all([...sched.parts.values()].map((p) => settlingEnded(p).catch((err: unknown) => log.warn({ err: describeError(err), partition: p.name }, 'could not settle an accepted batch; it is resent after a restart and the ERP recognises its key'))));
-      await Promise.all([...sched.parts.values()].filter((p) => p.accepted).map((p) => settleAccepted(p, false).catch((err: unknown) => log.warn({ err: describeError(err), partition: p.name, batchId: p.accepted?.id }, 'could not settle an accepted batch; it is resent after a restart and the ERP recognises its key'))));
+      // What the ERP accepted is settled before the buffer closes: a settle still flushing, or one not yet made.
+      const settleAll = async (p: Partition): Promise<void> => {
+        await settlingEnded(p);
+        if (p.accepted) await settleAccepted(p, false);
+      };
+      await Promise.all([...sched.parts.values()].map((p) => settleAll(p).catch((err: unknown) => log.warn({ err: describeError(err), partition: p.name, batchId: p.accepted?.id }, 'could not settle an accepted batch; it is resent after a restart and the ERP recognises its key'))));
       await sink?.destroy().catch(() => undefined);
       for (const p of sched.parts.values()) p.state = 'idle';
       setState('stopped', 'stop requested');
