@@ -85,7 +85,9 @@ export function createUplink(opts: UplinkOptions): Uplink {
   /** One batch of one partition: send, classify, settle or arrange the retry. */
   async function work(p: Partition): Promise<void> {
     try {
-      if (!p.current) await settlingEnded(p);
+      // Only when a settle is flushing: an await here would end the turn in which an idle
+      // partition seals the events just offered into their own commit's transaction.
+      if (!p.current && p.settling) await settlingEnded(p);
       // Whatever is sealed now goes out next: seal it in the accepted batch's settle.
       if (p.accepted) await settleAccepted(p, true);
       let batch = p.current;

@@ -74,6 +74,24 @@ describe('uplink delivery', () => {
     await waitFor(() => w.buffer.stats().pendingEvents === 0, 'every accepted batch to be settled');
   });
 
+  it("seals an idle partition's events in their own commit: nothing is left unsent once the commit resolves", async (t) => {
+    // The woken worker seals inside the commit's event-loop turn. Were it to yield first,
+    // the events would be sealed by a write of their own after their commit's flush,
+    // and wait for two flushes before going out.
+    const w = await world(t);
+    w.erp.setFaults({ delayMs: 200 }); // the batch stays out while the outbox is looked at
+    await w.fill(2, { prefix: 'a' });
+    assert.equal(w.buffer.outbox.hasUnsent('site1/line1'), false, 'a fresh partition: sealed in the commit');
+    await w.accepted(2, 5000);
+    await waitFor(() => !w.uplink.status().partitions.some((p) => p.inFlight), 'the first answer to be applied');
+    // Idle again, its accepted batch settled with the next seal (or alone after 20 ms).
+    await w.fill(3, { prefix: 'b' });
+    assert.equal(w.buffer.outbox.hasUnsent('site1/line1'), false, 'after an accepted batch: sealed in the commit');
+    await w.accepted(5, 5000);
+    await waitFor(() => w.buffer.stats().pendingEvents === 0, 'both batches to be settled');
+    assert.deepEqual(w.erp.report().lastRequests.map((q) => q.events), [2, 3]);
+  });
+
   it('settles an accepted batch with the next seal, alone when nothing follows, and before stopping', async (t) => {
     const w = await world(t);
     await w.fill(3, { prefix: 'a' });
