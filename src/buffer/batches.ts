@@ -7,8 +7,9 @@
  * Idempotency-Key.
  * Per partition, events past the last sealed batch's highest sequence are unsent;
  * what the journal holds past it is known from journal-writes.ts, without a seek.
- * Only the uplink seals and settles: one batch out at a time per partition, and at
- * most one more sealed behind it (sealAhead).
+ * Only the uplink seals and settles: one batch out at a time per partition, and the
+ * batches sealed behind it in the commits of their events (sealAhead), each chained
+ * behind the one before while that one's write is pending (seal-queue.ts).
  *
  * The cursors and counts in memory change only once the write that sealed or
  * removed a batch has committed: a failed transaction leaves them as they were.
@@ -18,25 +19,21 @@ import { PlantgateError } from '../errors.js';
 import { BatchBodies } from './batch-bodies.js';
 import { SEQ_MAX, batchId, type BatchRecord, type JournalBytes, type PartitionKey } from './layout.js';
 import type { JournalWrites } from './journal-writes.js';
+import { SealQueue, type Seal } from './seal-queue.js';
 import type { BatchLimits, SealedBatch } from './types.js';
-
-/** A batch sealed in a commit's transaction while the one before it was out (sealAhead). */
-interface AheadBatch {
-  batch: SealedBatch;
-  /** The commit's write: resolved once the batch is stored, rejected if the commit failed. */
-  durable: Promise<void>;
-  /** Its write has not ended: no other seal of the partition runs. */
-  pending: boolean;
-  /** The uplink took it to send. */
-  taken: boolean;
-}
 
 /** A settle's retry batch, and what it changed, applied to memory once its writes committed. */
 export interface SettleResult {
   retry: SealedBatch | undefined;
   commit(): void;
-  /** The settle's transaction also seals the next batch. */
-  sealedNext: boolean;
+}
+
+/** A batch about to be sealed: its record, its events' stored bytes, whether it is full, and the sequence it starts after. */
+interface Collected {
+  record: BatchRecord;
+  values: Buffer[];
+  full: boolean;
+  after: number;
 }
 
 export class BatchLedger {
@@ -49,15 +46,8 @@ export class BatchLedger {
   private readonly bodies: BatchBodies;
   /** Per partition: its last sealed batch, while it is the one in the table (no read to find it). */
   private readonly lastSealed = new Map<string, BatchRecord>();
-  /**
-   * Per partition: the batch sealed ahead inside a commit's transaction while the batch
-   * before it was out (sealAhead), until the uplink takes it. While its write is
-   * pending no other seal of the partition runs: each starts where the last sealed
-   * batch ends, which moves only once that write ended.
-   */
-  private readonly ahead = new Map<string, AheadBatch>();
-  /** Per partition: seals whose write has not ended (next(), a settle sealing the next). */
-  private readonly sealing = new Map<string, number>();
+  /** Per partition: seals whose write is pending, or stored but not yet taken to be sent. */
+  private readonly seals = new SealQueue();
   /** Per partition: settles whose write has not ended; their batches still count as sealed until then. */
   private readonly settling = new Map<string, number>();
 
@@ -72,13 +62,28 @@ export class BatchLedger {
     this.bodies = new BatchBodies(journal);
   }
 
-  /** Reads the cursors from the sealed batches at open (few: at most a handful per partition). */
-  load(): void {
+  /**
+   * Reads the cursors from the sealed batches at open (few: at most a handful per
+   * partition), one seek each for events below a batch that no batch holds: a seal
+   * stored behind one whose write failed, and a stop before that gap was sealed
+   * (seal-queue.ts). Returns the number of such gaps, sealed before anything after them goes.
+   */
+  load(): number {
+    let gaps = 0;
+    let prev: { partition: string; top: number } | undefined;
     for (const { key, value } of this.table.getRange()) {
+      const [p, first] = key;
       const top = value.seqs[value.seqs.length - 1]!;
-      if (top > (this.sealedUpTo.get(key[0]) ?? 0)) this.sealedUpTo.set(key[0], top);
-      this.counted(key[0], 1);
+      const after = prev?.partition === p ? prev.top : 0;
+      for (const _ of this.journal.getKeys({ start: [p, after + 1], end: [p, first], limit: 1 })) {
+        this.seals.addGap(p, { after, before: first });
+        gaps++;
+      }
+      if (top > (this.sealedUpTo.get(p) ?? 0)) this.sealedUpTo.set(p, top);
+      this.counted(p, 1);
+      prev = { partition: p, top };
     }
+    return gaps;
   }
 
   /** Whether the partition has a sealed batch (its events are in the journal). */
@@ -111,81 +116,87 @@ export class BatchLedger {
     return (this.sealedUpTo.get(partition) ?? 0) + 1;
   }
 
-  /** The oldest sealed batch, else a new one sealed durably from unsent events. */
+  /**
+   * The oldest sealed batch (a gap's first, once the seals that may leave one ended),
+   * or the first seal still being written once it is stored, else a new one sealed
+   * durably from unsent events.
+   */
   async next(partition: string, limits: BatchLimits): Promise<SealedBatch | undefined> {
     this.lastLimits.set(partition, limits);
-    const ahead = this.ahead.get(partition);
-    if (ahead?.pending) await ahead.durable.catch(() => undefined);
-    const oldest = this.oldest(partition);
-    if (oldest) return toSealed(partition, oldest);
+    for (;;) {
+      const mayLeaveGap = this.seals.of(partition).find((s) => s.pending && s.gapAfter !== undefined);
+      if (mayLeaveGap) {
+        await mayLeaveGap.durable.catch(() => undefined);
+        continue;
+      }
+      // Awaited only when there are gaps: an idle partition seals the events just offered in this turn, below.
+      if (this.seals.gapsOf(partition).length > 0) await this.sealGaps(partition, limits);
+      const oldest = this.oldest(partition);
+      if (oldest) {
+        this.seals.drop(partition, oldest.id);
+        return toSealed(partition, oldest);
+      }
+      const pending = this.seals.firstPending(partition);
+      if (!pending) break;
+      // Stored (found above at once) or failed: each turn ends one seal.
+      await pending.durable.catch(() => undefined);
+    }
     const next = this.collect(partition, limits);
     if (!next) return undefined;
-    bump(this.sealing, partition, 1);
-    try {
-      await this.table.put([partition, next.record.seqs[0]!], next.record);
-    } finally {
-      bump(this.sealing, partition, -1);
-    }
-    this.sealed(partition, next.record, next.values);
-    return toSealed(partition, next.record);
+    const seal = this.seal(partition, next, true);
+    await seal.durable;
+    return seal.batch;
   }
 
   /**
    * Inside the event-loop turn of a commit whose events were offered (intake.ts):
-   * seals them, after any unsent events before them, into the batch that follows the
-   * partition's only unsettled sealed batch (the one out), in the commit's own
-   * transaction. That batch is durable when the commit is, and goes out on the
-   * previous one's acceptance without a write of its own. False when nothing was
-   * sealed: nothing offered, another seal pending, or not exactly one batch sealed.
+   * seals them as the partition's next batch in the commit's own transaction, so the
+   * batch is durable when the commit is and goes out on the previous one's acceptance
+   * without a write of its own. Behind a seal still being written, it holds just the
+   * offered events, and only when every event put before them is in that seal or
+   * before it; otherwise it takes the unsent events before them too, when at most one
+   * batch (the one out) is unsettled besides the seals not yet taken. False when
+   * nothing was sealed.
    */
   sealAhead(partition: string, limits: BatchLimits): boolean {
-    if (!this.writes.offered(partition) || this.ahead.get(partition)?.pending || this.sealing.has(partition)) return false;
-    if (this.unsettled(partition) !== 1) return false;
-    const next = this.collect(partition, limits);
+    if (!this.writes.offered(partition)) return false;
+    const last = this.seals.last(partition);
+    let next: Collected | undefined;
+    if (last?.pending) {
+      const top = last.batch.seqs[last.batch.seqs.length - 1]!;
+      if (this.writes.highestPut(partition) > top) return false;
+      // Every pending write of the partition is in `last` or before it: none to stop at.
+      next = this.collect(partition, limits, { after: top, end: this.unsentEnd(partition) });
+    } else {
+      if (this.unsettled(partition) - this.seals.of(partition).length > 1) return false;
+      next = this.collect(partition, limits);
+    }
     if (!next) return false;
-    const entry: AheadBatch = {
-      batch: toSealed(partition, next.record),
-      pending: true,
-      taken: false,
-      durable: this.table.put([partition, next.record.seqs[0]!], next.record).then(
-        () => {
-          entry.pending = false;
-          this.sealed(partition, next.record, next.values);
-          if (entry.taken && this.ahead.get(partition) === entry) this.ahead.delete(partition);
-        },
-        (err: unknown) => {
-          // The commit failed: neither its events nor this record are stored.
-          if (this.ahead.get(partition) === entry) this.ahead.delete(partition);
-          throw err;
-        },
-      ),
-    };
-    // Awaited by whoever takes it; a failure is the commit's, which its source reports.
-    entry.durable.catch(() => undefined);
-    this.ahead.set(partition, entry);
+    this.seal(partition, next, false);
     return true;
   }
 
   /**
-   * The batch sealed ahead right after `previous`, for the uplink to send once
-   * `previous` is accepted, and the promise of its write. Undefined unless it is the
-   * very next one (a split's second half, say, goes first).
+   * The batch sealed right after `previous`, for the uplink to send once `previous`
+   * is accepted, and the promise of its write. Undefined unless it is the very next
+   * one (a split's second half, say, goes first), or while a gap may lie before it.
    */
   takeAhead(previous: SealedBatch): { batch: SealedBatch; durable: Promise<void> } | undefined {
     const p = previous.partition;
-    const a = this.ahead.get(p);
+    if (this.seals.blocked(p)) return undefined;
+    const queue = this.seals.of(p);
+    const a = queue[0];
     if (!a || a.taken || a.batch.seqs[0]! <= previous.seqs[previous.seqs.length - 1]!) return undefined;
-    // `previous` and, once its write ended, the batch ahead: nothing else may come between them.
-    if (this.unsettled(p) - (a.pending ? 0 : 1) !== 1) return undefined;
+    // `previous` and, once their writes ended, the seals queued: nothing else may come between them.
+    if (this.unsettled(p) - queue.filter((s) => !s.pending).length !== 1) return undefined;
     a.taken = true;
-    if (!a.pending) this.ahead.delete(p);
+    if (!a.pending) this.seals.drop(p, a.batch.id);
     return { batch: a.batch, durable: a.durable };
   }
 
-  /** A settle's write ended, committed or not (outbox.ts): its batch no longer counts as being settled, and its seal, if any, no longer blocks another. */
-  settleEnded(partition: string, sealedNext: boolean): void {
+  /** A settle's write ended, committed or not (outbox.ts): its batch no longer counts as being settled. */
+  settleEnded(partition: string): void {
     bump(this.settling, partition, -1);
-    if (sealedNext) bump(this.sealing, partition, -1);
   }
 
   /**
@@ -197,7 +208,7 @@ export class BatchLedger {
    * so lingering for more events still works. The caller runs `commit` once the
    * writes committed.
    */
-  settleWrites(batch: SealedBatch, retrySeqs: number[], sendingNext: boolean, writes: Promise<boolean>[]): SettleResult {
+  settleWrites(batch: SealedBatch, retrySeqs: number[], sendingNext: boolean, writes: Promise<unknown>[]): SettleResult {
     const p = batch.partition;
     writes.push(this.table.remove([p, batch.seqs[0]!]));
     bump(this.settling, p, 1);
@@ -205,7 +216,7 @@ export class BatchLedger {
       this.counted(p, -1);
       this.bodies.drop(batch.id);
       if (this.lastSealed.get(p)?.id === batch.id) this.lastSealed.delete(p);
-      if (this.ahead.get(p)?.batch.id === batch.id) this.ahead.delete(p);
+      this.seals.drop(p, batch.id);
     };
     if (retrySeqs.length > 0) {
       const retry = this.record(p, retrySeqs);
@@ -215,22 +226,15 @@ export class BatchLedger {
         this.counted(p, 1);
         this.lastSealed.delete(p);
       };
-      return { retry: toSealed(p, retry), commit, sealedNext: false };
+      return { retry: toSealed(p, retry), commit };
     }
     const limits = this.lastLimits.get(p);
-    if (limits && (this.sealedCount.get(p) ?? 0) <= 1 && !this.ahead.get(p)?.pending && !this.sealing.has(p)) {
+    if (limits && (this.sealedCount.get(p) ?? 0) <= 1 && !this.seals.firstPending(p)) {
       const next = this.collect(p, limits);
-      if (next && (next.full || limits.sealPartialAhead || sendingNext)) {
-        writes.push(this.table.put([p, next.record.seqs[0]!], next.record));
-        bump(this.sealing, p, 1);
-        const commit = (): void => {
-          removed();
-          this.sealed(p, next.record, next.values);
-        };
-        return { retry: undefined, commit, sealedNext: true };
-      }
+      // Taken: next() finds it stored once the settle's write ended.
+      if (next && (next.full || limits.sealPartialAhead || sendingNext)) writes.push(this.seal(p, next, true).durable);
     }
-    return { retry: undefined, commit: removed, sealedNext: false };
+    return { retry: undefined, commit: removed };
   }
 
   /** Replaces a batch by its two halves, in order, in one transaction. */
@@ -277,12 +281,52 @@ export class BatchLedger {
     return undefined;
   }
 
-  /** A batch record was stored: its events are no longer unsent; its body waits for the send. */
-  private sealed(partition: string, record: BatchRecord, values: Buffer[]): void {
-    this.sealedUpTo.set(partition, record.seqs[record.seqs.length - 1]!);
-    this.counted(partition, 1);
-    this.lastSealed.set(partition, record);
-    this.bodies.keep(record.id, values, record.bytes);
+  /**
+   * Issues a seal's write in the caller's event-loop turn (so in its transaction) and
+   * queues it; memory follows once it is stored. `taken`: the caller sends it itself.
+   */
+  private seal(partition: string, next: Collected, taken: boolean): Seal {
+    const { record, values } = next;
+    const seal: Seal = {
+      batch: toSealed(partition, record),
+      pending: true,
+      taken,
+      after: next.after,
+      durable: this.table.put([partition, record.seqs[0]!], record).then(
+        () => {
+          seal.pending = false;
+          this.sealedUpTo.set(partition, record.seqs[record.seqs.length - 1]!);
+          this.counted(partition, 1);
+          this.lastSealed.set(partition, record);
+          this.bodies.keep(record.id, values, record.bytes);
+          this.seals.stored(partition, seal);
+        },
+        (err: unknown) => {
+          // Its transaction failed: the events it shared it with are not stored either.
+          this.seals.failed(partition, seal);
+          throw err;
+        },
+      ),
+    };
+    // Awaited by whoever takes it; a failure is its transaction's, which that writer reports.
+    seal.durable.catch(() => undefined);
+    this.seals.push(partition, seal);
+    return seal;
+  }
+
+  /** Seals each gap's stored events as batches of their own, which sort before what follows the gap. */
+  private async sealGaps(partition: string, limits: BatchLimits): Promise<void> {
+    for (let gap = this.seals.gapsOf(partition)[0]; gap; gap = this.seals.gapsOf(partition)[0]) {
+      const next = this.collect(partition, limits, { after: gap.after, end: [partition, gap.before] });
+      if (!next) {
+        this.seals.closeGap(partition);
+        continue;
+      }
+      await this.table.put([partition, next.record.seqs[0]!], next.record);
+      this.counted(partition, 1);
+      this.bodies.keep(next.record.id, next.values, next.record.bytes);
+      gap.after = next.record.seqs[next.record.seqs.length - 1]!;
+    }
   }
 
   /** Sealed batches of the partition not being settled. */
@@ -299,7 +343,7 @@ export class BatchLedger {
    * The next batch of unsent events within the limits (the visible ones, then those
    * offered in this turn), its events' stored bytes, and whether it is full.
    */
-  private collect(partition: string, limits: BatchLimits): { record: BatchRecord; values: Buffer[]; full: boolean } | undefined {
+  private collect(partition: string, limits: BatchLimits, range?: { after: number; end: PartitionKey }): Collected | undefined {
     const seqs: number[] = [];
     const values: Buffer[] = [];
     let bytes = 2;
@@ -317,8 +361,9 @@ export class BatchLedger {
       if (seqs.length === limits.maxEvents) full = true;
       return !full;
     };
-    const end = this.sealableEnd(partition);
-    let last = this.unsentFrom(partition) - 1;
+    const end = range?.end ?? this.sealableEnd(partition);
+    const after = range?.after ?? this.unsentFrom(partition) - 1;
+    let last = after;
     // Only writes that ended put events here to read (offered ones are taken below): when none reached past the last seal, no range read.
     if (this.writes.highestEnded(partition) > last) {
       for (const { key, value } of this.journal.getRange({ start: [partition, last + 1], end, limit: limits.maxEvents })) {
@@ -332,7 +377,7 @@ export class BatchLedger {
     }
     if (seqs.length === 0) return undefined;
     const record = { id: batchId(this.storeId(), seqs), seqs, bytes: bytes - 1, sealedAt: new Date().toISOString() };
-    return { record, values, full };
+    return { record, values, full, after };
   }
 
   private record(partition: string, seqs: number[]): BatchRecord {

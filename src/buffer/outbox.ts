@@ -148,7 +148,7 @@ export class StoreOutbox implements Outbox {
   async settle(batch: SealedBatch, outcome: BatchOutcome, sendingNext = false): Promise<SealedBatch | undefined> {
     const { journal, counts } = this.p;
     const p = batch.partition;
-    const writes: Promise<boolean>[] = [];
+    const writes: Promise<unknown>[] = [];
     for (const seq of outcome.delivered) writes.push(journal.remove([p, seq]));
     for (const r of outcome.rejected) {
       const bytes = journal.get([p, r.seq]);
@@ -156,14 +156,14 @@ export class StoreOutbox implements Outbox {
       writes.push(this.p.deadLetters.putRejected('uplink', { code: r.code, reason: r.reason, partition: p, event: JSON.parse(bytes.toString('utf8')) as Record<string, unknown> }));
       writes.push(journal.remove([p, r.seq]));
     }
-    const { retry, commit, sealedNext } = this.p.ledger.settleWrites(batch, outcome.retry, sendingNext, writes);
+    const { retry, commit } = this.p.ledger.settleWrites(batch, outcome.retry, sendingNext, writes);
     writes.push(this.p.meta.put(META.lastSequence, counts.lastSeq));
     try {
       // lmdb-js hands every write of one transaction the same promise.
       await Promise.all(new Set(writes));
       commit();
     } finally {
-      this.p.ledger.settleEnded(p, sealedNext);
+      this.p.ledger.settleEnded(p);
     }
     counts.pending -= outcome.delivered.length + outcome.rejected.length;
     counts.counters.delivered += outcome.delivered.length;

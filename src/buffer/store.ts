@@ -34,10 +34,15 @@
  *   seal       one put of the batch record, awaited before the first send; made in
  *              the previous batch's settle transaction, or in the transaction of the
  *              events it takes (an idle partition seals events as they are committed;
- *              one with a batch out seals them as the batch after it).
- *              Never past a write still pending (journal-writes.ts). Crash before: the events
+ *              one with a batch out seals them as the batch after it, chained behind
+ *              a seal still pending: seal-queue.ts).
+ *              Never past a pending write the seal before it does not hold
+ *              (journal-writes.ts). Crash before: the events
  *              are unsent (or, sealed with them, not stored). Crash after: the same
- *              batch (same id, same bytes) is sent after restart.
+ *              batch (same id, same bytes) is sent after restart. A seal that failed
+ *              behind which a later one was stored leaves a gap of events in no batch:
+ *              sealed on its own before anything after it goes, and at open if a crash
+ *              came first.
  *   settle     one transaction removes the batch record and its delivered events,
  *              moves rejected events to dead-letters, and writes the retry batch (or
  *              seals the next). Crash before it, even after the ERP accepted the
@@ -186,7 +191,8 @@ export class BufferStore {
       });
     }
     const lastInJournal = this.outbox.load();
-    this.ledger.load();
+    const gaps = this.ledger.load();
+    if (gaps > 0) this.log.warn({ gaps }, 'found events in no batch below sealed ones (a seal failed before the last stop); they are sealed and sent first');
     this.holds.load();
     this.counts.lastSeq = Math.max((this.meta.get(META.lastSequence) as number | undefined) ?? 0, lastInJournal, this.deadLetters.lastId());
     this.counts.pending = tableStats(this.journal).entryCount;

@@ -61,9 +61,10 @@ export interface Outbox {
    */
   nextBatch(partition: string, limits: BatchLimits): Promise<SealedBatch | undefined>;
   /**
-   * Called from an append listener while the partition's only unsettled batch is out:
-   * seals the events just offered (after any unsent before them) into the next batch,
-   * in the transaction that commits them. False when it did not.
+   * Called from an append listener while the uplink works on the partition: seals the
+   * events just offered (after any unsent before them) into the next batch, in the
+   * transaction that commits them, chained behind a seal still being written. False
+   * when it did not.
    */
   sealAhead(partition: string, limits: BatchLimits): boolean;
   /**

@@ -9,10 +9,11 @@
  *    one, or alone after 20 ms without one (scheduler.ts): a steady flow costs one
  *    write per batch, not two. Until then it stays sealed; a crash resends it under the
  *    same key, which the ERP recognises.
- *  - While a batch is out, events committed for its partition are sealed into the
- *    next batch in their own commit's transaction (outbox.sealAhead). When the ERP
- *    accepts the batch out, that next one goes at once, while the accepted one's settle
- *    flushes: its events wait for one write, not two. The settle ends before the
+ *  - While a partition's worker holds it (a batch out, or being sealed, settled or
+ *    sent), events committed for it are sealed as its next batch in their own commit's
+ *    transaction (outbox.sealAhead), chained behind a seal still being written. When
+ *    the ERP accepts the batch out, the next one goes at once, while the accepted one's
+ *    settle flushes: its events wait for one write, not two. The settle ends before the
  *    partition's next buffer operation; a crash before it resends the accepted batch
  *    under its key, which the ERP recognises.
  *  - When each partition's worker runs (concurrency, round robin, linger, waking
@@ -74,9 +75,9 @@ export function createUplink(opts: UplinkOptions): Uplink {
   function onAppend(name: string, count: number): void {
     try {
       sched.wake(name, count);
-      // A healthy partition with a batch out: its next batch is sealed in this commit, ready to follow it.
+      // A healthy partition its worker holds (a batch out, or being sealed, settled or sent): the next batch is sealed in this commit, ready to follow.
       const p = sched.parts.get(name);
-      if (config.lingerMs === 0 && p?.inFlight && p.attempts === 0) outbox.sealAhead(name, limits);
+      if (config.lingerMs === 0 && p?.state === 'sending' && p.attempts === 0) outbox.sealAhead(name, limits);
     } catch (err) {
       log.error({ err: describeError(err), partition: name }, 'could not wake the partition; it is picked up at the next append or restart');
     }

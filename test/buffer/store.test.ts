@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
+import type { Database } from 'lmdb';
 import { openBuffer, type BufferStore } from '../../src/buffer/store.js';
+import type { SealedBatch } from '../../src/buffer/types.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { BufferConfig } from '../../src/config/schema.js';
 import { isPlantgateError } from '../../src/errors.js';
@@ -12,6 +14,7 @@ import type { CommitItem } from '../../src/protocols/source.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const defaults = parseConfig('').config.buffer;
+const LIMITS = { maxEvents: 10, maxBytes: 1e6, sealPartialAhead: true };
 
 async function buffer(t: TestContext, dataDir = tempDir(t), config: Partial<BufferConfig> = {}): Promise<BufferStore> {
   const b = await openBuffer({ dataDir, config: { ...defaults, ...config }, gatewayId: 'gw1', logger: createLogger('silent') });
@@ -254,7 +257,20 @@ describe('buffer store', () => {
     assert.deepEqual((await again.outbox.nextBatch(p, limits))!.seqs, [5]);
   });
 
-  it('does not seal ahead while another seal of the partition is being written, and seals nothing twice', async (t) => {
+  it('seals the events of a commit in its own turn when an idle partition asks for its next batch then', async (t) => {
+    const b = await buffer(t);
+    const sink = b.sinkFor('mes');
+    const asked: Promise<SealedBatch | undefined>[] = [];
+    const stop = b.outbox.onAppend((partition) => asked.push(b.outbox.nextBatch(partition, LIMITS)));
+    const committed = sink.commit([draft(1), draft(2)]);
+    stop();
+    await committed;
+    assert.equal(b.outbox.hasUnsent('site1/line1'), false, 'sealed with the commit, not by a write after it');
+    const [batch] = await Promise.all(asked);
+    assert.deepEqual(batch?.seqs, [1, 2]);
+  });
+
+  it('chains a seal behind one still being written only when nothing put before is left out, and seals nothing twice', async (t) => {
     const b = await buffer(t);
     const p = 'site1/line1';
     const limits = { maxEvents: 10, maxBytes: 1e6, sealPartialAhead: true };
@@ -262,18 +278,89 @@ describe('buffer store', () => {
     await sink.commit([draft(1)]);
     const out = (await b.outbox.nextBatch(p, limits))!;
     await sink.commit([draft(2)]);
-    // The settle of `out` seals event 2 as the next batch; until it is written, no seal ahead.
+    // The settle of `out` seals event 2 as the next batch; while that is written, event 3 is chained behind it.
     const settled = b.outbox.settle(out, { delivered: out.seqs, rejected: [], retry: [] }, true);
     const sealed: boolean[] = [];
-    const stop = b.outbox.onAppend((partition) => sealed.push(b.outbox.sealAhead(partition, limits)));
+    let stop = b.outbox.onAppend((partition) => sealed.push(b.outbox.sealAhead(partition, limits)));
     const third = sink.commit([draft(3)]);
     stop();
-    assert.deepEqual(sealed, [false]);
-    await Promise.all([settled, third]);
+    // Event 4 is put with nobody sealing it; event 5 may not be chained past it.
+    const fourth = sink.commit([draft(4)]);
+    stop = b.outbox.onAppend((partition) => sealed.push(b.outbox.sealAhead(partition, limits)));
+    const fifth = sink.commit([draft(5)]);
+    stop();
+    assert.deepEqual(sealed, [true, false]);
+    await Promise.all([settled, third, fourth, fifth]);
     const second = (await b.outbox.nextBatch(p, limits))!;
     assert.deepEqual(second.seqs, [2]);
+    const chained = b.outbox.takeAhead(second)!;
+    assert.deepEqual(chained.batch.seqs, [3]);
+    await chained.durable;
     await b.outbox.settle(second, { delivered: second.seqs, rejected: [], retry: [] });
-    assert.deepEqual((await b.outbox.nextBatch(p, limits))!.seqs, [3]);
+    await b.outbox.settle(chained.batch, { delivered: chained.batch.seqs, rejected: [], retry: [] });
+    assert.deepEqual((await b.outbox.nextBatch(p, limits))!.seqs, [4, 5]);
+  });
+
+  describe('a seal whose write fails while one chained behind it is stored', () => {
+    // The failure is injected into one put of the batches table: LMDB then stores the
+    // commit's events but not the record sealing them, as when a transaction fails
+    // after the one holding the events. The seal chained behind it is stored.
+    async function gapAfterFailedSeal(b: BufferStore): Promise<{ out: SealedBatch; chainedId: string }> {
+      const p = 'site1/line1';
+      const sink = b.sinkFor('mes');
+      await sink.commit([draft(1)]);
+      const out = (await b.outbox.nextBatch(p, LIMITS))!;
+      const table = (b as unknown as { batches: Database }).batches;
+      const put = table.put.bind(table);
+      let failNext = true;
+      table.put = ((key: unknown, value: unknown) => {
+        if (!failNext) return put(key as never, value as never);
+        failNext = false;
+        return Promise.reject(new Error('injected write failure'));
+      }) as typeof table.put;
+      const sealed: boolean[] = [];
+      const stop = b.outbox.onAppend((partition) => sealed.push(b.outbox.sealAhead(partition, LIMITS)));
+      // In one turn: event 2's seal is still pending (its failure not yet known) when event 3 is chained behind it.
+      const commits = [sink.commit([draft(2)]), sink.commit([draft(3)])];
+      stop();
+      await Promise.all(commits);
+      assert.deepEqual(sealed, [true, true]);
+      assert.equal(b.outbox.takeAhead(out), undefined, 'nothing goes past the gap');
+      const chained = [...(b as unknown as { ledger: { seals: { of(p: string): { batch: SealedBatch }[] } } }).ledger.seals.of(p)];
+      assert.deepEqual(chained.map((s) => s.batch.seqs), [[3]], 'only the chained seal was stored');
+      return { out, chainedId: chained[0]!.batch.id };
+    }
+
+    it('seals the gap as a batch of its own, sent before the chained one', async (t) => {
+      const b = await buffer(t);
+      const { out, chainedId } = await gapAfterFailedSeal(b);
+      await b.outbox.settle(out, { delivered: out.seqs, rejected: [], retry: [] });
+      const gap = (await b.outbox.nextBatch('site1/line1', LIMITS))!;
+      assert.deepEqual(gap.seqs, [2]);
+      assert.deepEqual(b.outbox.events(gap).map((e) => e['id']), ['ev-2']);
+      await b.outbox.settle(gap, { delivered: gap.seqs, rejected: [], retry: [] });
+      const next = (await b.outbox.nextBatch('site1/line1', LIMITS))!;
+      assert.equal(next.id, chainedId);
+      await b.outbox.settle(next, { delivered: next.seqs, rejected: [], retry: [] });
+      assert.equal(await b.outbox.nextBatch('site1/line1', LIMITS), undefined);
+      assert.equal(b.stats().pendingEvents, 0);
+    });
+
+    it('finds the gap at open after a stop before it was sealed', async (t) => {
+      const dir = tempDir(t);
+      const first = await openBuffer({ dataDir: dir, config: defaults, gatewayId: 'gw1', logger: createLogger('silent') });
+      const { out, chainedId } = await gapAfterFailedSeal(first);
+      await first.close();
+      const again = await buffer(t, dir);
+      const seen: number[][] = [];
+      for (let batch = await again.outbox.nextBatch('site1/line1', LIMITS); batch; batch = await again.outbox.nextBatch('site1/line1', LIMITS)) {
+        seen.push(batch.seqs);
+        if (batch.seqs[0] === 1) assert.equal(batch.id, out.id);
+        if (batch.seqs[0] === 3) assert.equal(batch.id, chainedId);
+        await again.outbox.settle(batch, { delivered: batch.seqs, rejected: [], retry: [] });
+      }
+      assert.deepEqual(seen, [[1], [2], [3]]);
+    });
   });
 
   it('keeps raw bytes of a dead letter and refuses to replay them', async (t) => {
