@@ -152,14 +152,17 @@ export class BatchLedger {
    * Inside the event-loop turn of a commit whose events were offered (intake.ts):
    * seals them as the partition's next batch in the commit's own transaction, so the
    * batch is durable when the commit is and goes out on the previous one's acceptance
-   * without a write of its own. Behind a seal still being written, it holds just the
+   * without a write of its own. One such batch at most waits to be taken; what
+   * commits after it waits for the next seal, which takes it all. Behind a seal
+   * still being written (the one the uplink is about to send), it holds just the
    * offered events, and only when every event put before them is in that seal or
    * before it; otherwise it takes the unsent events before them too, when at most one
-   * batch (the one out) is unsettled besides the seals not yet taken. False when
-   * nothing was sealed.
+   * batch (the one out) is unsettled. False when nothing was sealed.
    */
   sealAhead(partition: string, limits: BatchLimits): boolean {
     if (!this.writes.offered(partition)) return false;
+    // One batch ahead at most: with the ERP slow, a batch per commit would cost a request each.
+    if (this.seals.of(partition).some((s) => !s.taken)) return false;
     const last = this.seals.last(partition);
     let next: Collected | undefined;
     if (last?.pending) {
@@ -168,7 +171,7 @@ export class BatchLedger {
       // Every pending write of the partition is in `last` or before it: none to stop at.
       next = this.collect(partition, limits, { after: top, end: this.unsentEnd(partition) });
     } else {
-      if (this.unsettled(partition) - this.seals.of(partition).length > 1) return false;
+      if (this.unsettled(partition) > 1) return false;
       next = this.collect(partition, limits);
     }
     if (!next) return false;

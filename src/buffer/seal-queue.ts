@@ -75,6 +75,7 @@ export class SealQueue {
   /** A seal was stored: if one before it failed, the events between are a gap. */
   stored(partition: string, seal: Seal): void {
     if (seal.gapAfter !== undefined) this.addGap(partition, { after: seal.gapAfter, before: seal.batch.seqs[0]! });
+    seal.gapAfter = undefined;
     if (seal.taken) this.drop(partition, seal.batch.id);
   }
 

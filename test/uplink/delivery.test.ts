@@ -74,6 +74,21 @@ describe('uplink delivery', () => {
     await waitFor(() => w.buffer.stats().pendingEvents === 0, 'every accepted batch to be settled');
   });
 
+  it('seals one batch ahead at most: with the ERP slow, a trickle is not cut into a batch per commit', async (t) => {
+    const w = await world(t);
+    w.erp.setFaults({ delayMs: 300 });
+    await w.fill(1, { prefix: 'first' });
+    await waitFor(() => w.uplink.status().partitions.some((p) => p.inFlight), 'the first batch to be out');
+    // Each commit flushed before the next, all while the first batch is out.
+    for (let i = 0; i < 30; i++) await w.fill(1, { prefix: `t${i}` });
+    await w.accepted(31, 10_000);
+    const r = w.erp.report();
+    // The first, the one sealed ahead, then the rest together (a slow machine may split it once more).
+    assert.ok(r.batches <= 4, `${r.batches} requests for 31 events`);
+    assert.equal(r.duplicates, 0);
+    assert.equal(r.orderViolations, 0);
+  });
+
   it("seals an idle partition's events in their own commit: nothing is left unsent once the commit resolves", async (t) => {
     // The woken worker seals inside the commit's event-loop turn. Were it to yield first,
     // the events would be sealed by a write of their own after their commit's flush,
