@@ -132,6 +132,12 @@ export class BatchLedger {
       // Awaited only when there are gaps: an idle partition seals the events just offered in this turn, below.
       if (this.seals.gapsOf(partition).length > 0) await this.sealGaps(partition, limits);
       const oldest = this.oldest(partition);
+      const replacedBy = oldest && this.seals.of(partition).find((s) => s.batch.id === oldest.id)?.replacedBy;
+      if (replacedBy) {
+        // Its events go in the batch replacing it, or, if that write fails, in it.
+        await replacedBy.durable.catch(() => undefined);
+        continue;
+      }
       if (oldest) {
         this.seals.drop(partition, oldest.id);
         return toSealed(partition, oldest);
@@ -152,17 +158,17 @@ export class BatchLedger {
    * Inside the event-loop turn of a commit whose events were offered (intake.ts):
    * seals them as the partition's next batch in the commit's own transaction, so the
    * batch is durable when the commit is and goes out on the previous one's acceptance
-   * without a write of its own. One such batch at most waits to be taken; what
-   * commits after it waits for the next seal, which takes it all. Behind a seal
-   * still being written (the one the uplink is about to send), it holds just the
+   * without a write of its own. Behind a seal still being written, it holds just the
    * offered events, and only when every event put before them is in that seal or
-   * before it; otherwise it takes the unsent events before them too, when at most one
-   * batch (the one out) is unsettled. False when nothing was sealed.
+   * before it. Otherwise the last batch sealed ahead and still waiting, if it has
+   * room, is sealed again with them in one batch that replaces it (never sent, so no
+   * key is lost): with the ERP slow, a trickle grows one batch instead of getting a
+   * request per commit. Else a new batch takes them with the unsent events before
+   * them, when at most one batch (the one out) is unsettled besides those waiting.
+   * False when nothing was sealed.
    */
   sealAhead(partition: string, limits: BatchLimits): boolean {
     if (!this.writes.offered(partition)) return false;
-    // One batch ahead at most: with the ERP slow, a batch per commit would cost a request each.
-    if (this.seals.of(partition).some((s) => !s.taken)) return false;
     const last = this.seals.last(partition);
     let next: Collected | undefined;
     if (last?.pending) {
@@ -171,7 +177,15 @@ export class BatchLedger {
       // Every pending write of the partition is in `last` or before it: none to stop at.
       next = this.collect(partition, limits, { after: top, end: this.unsentEnd(partition) });
     } else {
-      if (this.unsettled(partition) > 1) return false;
+      // Every seal queued is stored and waits to be taken.
+      const waiting = this.seals.of(partition);
+      const tail = waiting[waiting.length - 1];
+      const merged = tail && this.collect(partition, limits, undefined, tail);
+      if (merged) {
+        this.seal(partition, merged, false, tail);
+        return true;
+      }
+      if (this.unsettled(partition) - waiting.length > 1) return false;
       next = this.collect(partition, limits);
     }
     if (!next) return false;
@@ -188,7 +202,8 @@ export class BatchLedger {
     const p = previous.partition;
     if (this.seals.blocked(p)) return undefined;
     const queue = this.seals.of(p);
-    const a = queue[0];
+    // One being sealed again with more events goes as the batch that replaces it.
+    const a = queue[0]?.replacedBy ?? queue[0];
     if (!a || a.taken || a.batch.seqs[0]! <= previous.seqs[previous.seqs.length - 1]!) return undefined;
     // `previous` and, once their writes ended, the seals queued: nothing else may come between them.
     if (this.unsettled(p) - queue.filter((s) => !s.pending).length !== 1) return undefined;
@@ -287,17 +302,27 @@ export class BatchLedger {
   /**
    * Issues a seal's write in the caller's event-loop turn (so in its transaction) and
    * queues it; memory follows once it is stored. `taken`: the caller sends it itself.
+   * `replaces`: a seal waiting ahead whose events this one starts with; its record is
+   * removed in the same transaction.
    */
-  private seal(partition: string, next: Collected, taken: boolean): Seal {
+  private seal(partition: string, next: Collected, taken: boolean, replaces?: Seal): Seal {
     const { record, values } = next;
+    // Same transaction as the put below, whose promise reports a failure.
+    if (replaces) this.table.remove([partition, replaces.batch.seqs[0]!]).catch(() => undefined);
     const seal: Seal = {
       batch: toSealed(partition, record),
+      values,
       pending: true,
       taken,
       after: next.after,
       durable: this.table.put([partition, record.seqs[0]!], record).then(
         () => {
           seal.pending = false;
+          if (replaces) {
+            this.counted(partition, -1);
+            this.bodies.drop(replaces.batch.id);
+            this.seals.drop(partition, replaces.batch.id);
+          }
           this.sealedUpTo.set(partition, record.seqs[record.seqs.length - 1]!);
           this.counted(partition, 1);
           this.lastSealed.set(partition, record);
@@ -305,12 +330,14 @@ export class BatchLedger {
           this.seals.stored(partition, seal);
         },
         (err: unknown) => {
-          // Its transaction failed: the events it shared it with are not stored either.
+          // Its transaction failed: the events it shared it with are not stored either, and a seal it replaces stays.
+          if (replaces) replaces.replacedBy = undefined;
           this.seals.failed(partition, seal);
           throw err;
         },
       ),
     };
+    if (replaces) replaces.replacedBy = seal;
     // Awaited by whoever takes it; a failure is its transaction's, which that writer reports.
     seal.durable.catch(() => undefined);
     this.seals.push(partition, seal);
@@ -344,9 +371,11 @@ export class BatchLedger {
 
   /**
    * The next batch of unsent events within the limits (the visible ones, then those
-   * offered in this turn), its events' stored bytes, and whether it is full.
+   * offered in this turn), its events' stored bytes, and whether it is full. With
+   * `prefix`, a seal waiting ahead: its events first, then the unsent ones after it;
+   * undefined unless it has room for more.
    */
-  private collect(partition: string, limits: BatchLimits, range?: { after: number; end: PartitionKey }): Collected | undefined {
+  private collect(partition: string, limits: BatchLimits, range?: { after: number; end: PartitionKey }, prefix?: Seal): Collected | undefined {
     const seqs: number[] = [];
     const values: Buffer[] = [];
     let bytes = 2;
@@ -365,8 +394,15 @@ export class BatchLedger {
       return !full;
     };
     const end = range?.end ?? this.sealableEnd(partition);
-    const after = range?.after ?? this.unsentFrom(partition) - 1;
-    let last = after;
+    let last = range?.after ?? this.unsentFrom(partition) - 1;
+    if (prefix) {
+      const { seqs: held } = prefix.batch;
+      for (let i = 0; i < held.length; i++) if (!take(held[i]!, prefix.values[i]!) && i < held.length - 1) return undefined;
+      if (full) return undefined;
+      last = held[held.length - 1]!;
+    }
+    // Below it, every event is in a stored batch (a prefix stays stored if this seal fails).
+    const after = last;
     // Only writes that ended put events here to read (offered ones are taken below): when none reached past the last seal, no range read.
     if (this.writes.highestEnded(partition) > last) {
       for (const { key, value } of this.journal.getRange({ start: [partition, last + 1], end, limit: limits.maxEvents })) {

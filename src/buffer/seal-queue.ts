@@ -14,6 +14,8 @@ import type { SealedBatch } from './types.js';
 
 export interface Seal {
   batch: SealedBatch;
+  /** Its events' stored bytes: a seal waiting ahead may be sealed again with more. */
+  values: Buffer[];
   /** Resolved once the record is stored; rejected if its write failed. */
   durable: Promise<void>;
   /** Its write has not ended. */
@@ -24,6 +26,8 @@ export interface Seal {
   after: number;
   /** A seal before it failed, from this sequence on: if this one is stored, that range is a gap. */
   gapAfter?: number;
+  /** A seal pending that holds this one's events and more, and removes this one's record. */
+  replacedBy?: Seal;
 }
 
 /** Sequences after `after` and before `before` whose events are in no batch. */

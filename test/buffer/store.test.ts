@@ -301,6 +301,37 @@ describe('buffer store', () => {
     assert.deepEqual((await b.outbox.nextBatch(p, limits))!.seqs, [4, 5]);
   });
 
+  it('seals a batch waiting ahead again with the next commit, and keeps it as it was if that write fails', async (t) => {
+    const b = await buffer(t);
+    const p = 'site1/line1';
+    const sink = b.sinkFor('mes');
+    await sink.commit([draft(1)]);
+    const out = (await b.outbox.nextBatch(p, LIMITS))!;
+    const sealed: boolean[] = [];
+    const stop = b.outbox.onAppend((partition) => sealed.push(b.outbox.sealAhead(partition, LIMITS)));
+    await sink.commit([draft(2)]);
+    await sink.commit([draft(3)]);
+    // The transaction of event 4 fails for the batch table's writes (injected), not for the event.
+    const table = (b as unknown as { batches: Database }).batches;
+    const put = table.put.bind(table);
+    const remove = table.remove.bind(table);
+    table.put = (() => Promise.reject(new Error('injected write failure'))) as typeof table.put;
+    table.remove = (() => Promise.reject(new Error('injected write failure'))) as typeof table.remove;
+    const fourth = sink.commit([draft(4)]);
+    table.put = put;
+    table.remove = remove;
+    await fourth;
+    stop();
+    // Events 2, 3 and 4 offered in their commits; then event 4 announced as unsent once flushed.
+    assert.deepEqual(sealed, [true, true, true, false]);
+    const ahead = b.outbox.takeAhead(out)!;
+    assert.deepEqual(ahead.batch.seqs, [2, 3], 'sealed again with event 3; the failed one with event 4 left it so');
+    await ahead.durable;
+    assert.equal(b.outbox.hasUnsent(p), true, 'event 4 waits for the next seal');
+    for (const batch of [out, ahead.batch]) await b.outbox.settle(batch, { delivered: batch.seqs, rejected: [], retry: [] });
+    assert.deepEqual((await b.outbox.nextBatch(p, LIMITS))!.seqs, [4]);
+  });
+
   describe('a seal whose write fails while one chained behind it is stored', () => {
     // The failure is injected into one put of the batches table: LMDB then stores the
     // commit's events but not the record sealing them, as when a transaction fails
