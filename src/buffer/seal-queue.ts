@@ -4,6 +4,9 @@
  * end in it too, and a seal may be chained behind one still pending: it starts where
  * that one ends, and goes out once that one is accepted.
  *
+ * A seal still waiting to be taken (stored, never sent) may be replaced by one that
+ * holds its events and the next commit's, written in that commit's transaction.
+ *
  * A failed write can be followed by a good one (a failed transaction, then the next).
  * The events of a failed seal that earlier commits had stored would then lie below a
  * stored seal's events, in no batch: a gap. The ledger seals a gap's events as a

@@ -63,8 +63,8 @@ export interface Outbox {
   /**
    * Called from an append listener while the uplink works on the partition: seals the
    * events just offered (after any unsent before them) into the next batch, in the
-   * transaction that commits them, chained behind a seal still being written. False
-   * when it did not.
+   * transaction that commits them: chained behind a seal still being written, or with
+   * the events of the batch waiting ahead, which it replaces. False when it did not.
    */
   sealAhead(partition: string, limits: BatchLimits): boolean;
   /**
