@@ -8,8 +8,9 @@
  * Per partition, events past the last sealed batch's highest sequence are unsent;
  * what the journal holds past it is known from journal-writes.ts, without a seek.
  * Only the uplink seals and settles: one batch out at a time per partition, and the
- * batches sealed behind it in the commits of their events (sealAhead), each chained
- * behind the one before while that one's write is pending (seal-queue.ts).
+ * batches sealed behind it in the commits of their events (sealAhead): chained
+ * behind the one before while that one's write is pending, or sealed again with
+ * more events while it waits, never sent (seal-queue.ts).
  *
  * The cursors and counts in memory change only once the write that sealed or
  * removed a batch has committed: a failed transaction leaves them as they were.

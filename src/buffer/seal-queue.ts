@@ -1,6 +1,6 @@
 /**
- * Each partition's seals whose records may not be stored yet, in the order their
- * writes were issued (batches.ts). lmdb-js commits writes in that order, so the seals
+ * Each partition's seals not yet both stored and taken to be sent, in the order
+ * their writes were issued (batches.ts). lmdb-js commits writes in that order, so the seals
  * end in it too, and a seal may be chained behind one still pending: it starts where
  * that one ends, and goes out once that one is accepted.
  *
