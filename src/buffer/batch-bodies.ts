@@ -1,8 +1,9 @@
 /**
  * Request bodies of sealed batches: the events' stored bytes as one JSON array, the
- * same bytes on every send. A batch just sealed keeps the body built from the bytes
- * read (or offered) to seal it until its first send, so that send reads nothing again;
- * retries, and batches found at open, rebuild it from the journal.
+ * same bytes on every send. A batch just sealed keeps the bytes read (or offered) to
+ * seal it until its first send, so that send reads nothing again; the body is built
+ * only then (a batch waiting ahead may be sealed again, and replaced, several times
+ * before). Retries, and batches found at open, rebuild it from the journal.
  */
 import { PlantgateError } from '../errors.js';
 import type { JournalBytes } from './layout.js';
@@ -12,15 +13,15 @@ import type { SealedBatch } from './types.js';
 const FRESH_BODIES_MAX_BYTES = 8 * 1024 * 1024;
 
 export class BatchBodies {
-  private readonly fresh = new Map<string, Buffer>();
+  private readonly fresh = new Map<string, { values: Buffer[]; bytes: number }>();
   private freshBytes = 0;
 
   constructor(private readonly journal: JournalBytes) {}
 
-  /** A batch was sealed from these stored bytes: its body waits for the first send, room permitting. */
+  /** A batch was sealed from these stored bytes: they wait for the first send, room permitting. */
   keep(batchId: string, values: Buffer[], bytes: number): void {
     if (this.freshBytes + bytes > FRESH_BODIES_MAX_BYTES) return;
-    this.fresh.set(batchId, bodyOf(values));
+    this.fresh.set(batchId, { values, bytes });
     this.freshBytes += bytes;
   }
 
@@ -29,7 +30,7 @@ export class BatchBodies {
     const fresh = this.fresh.get(batch.id);
     if (fresh) {
       this.drop(batch.id);
-      return fresh;
+      return bodyOf(fresh.values);
     }
     const values: Buffer[] = new Array(batch.seqs.length);
     for (let i = 0; i < batch.seqs.length; i++) {
@@ -40,12 +41,12 @@ export class BatchBodies {
     return bodyOf(values);
   }
 
-  /** The batch was settled or split: its kept body is not needed. */
+  /** The batch was settled, split or replaced: what it kept is not needed. */
   drop(batchId: string): void {
-    const body = this.fresh.get(batchId);
-    if (!body) return;
+    const kept = this.fresh.get(batchId);
+    if (!kept) return;
     this.fresh.delete(batchId);
-    this.freshBytes -= body.length;
+    this.freshBytes -= kept.bytes;
   }
 }
 

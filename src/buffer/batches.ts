@@ -18,6 +18,7 @@
 import type { Database } from 'lmdb';
 import { PlantgateError } from '../errors.js';
 import { BatchBodies } from './batch-bodies.js';
+import { collectBatch, type Collected } from './batch-collect.js';
 import { SEQ_MAX, batchId, type BatchRecord, type JournalBytes, type PartitionKey } from './layout.js';
 import type { JournalWrites } from './journal-writes.js';
 import { SealQueue, type Seal } from './seal-queue.js';
@@ -27,14 +28,6 @@ import type { BatchLimits, SealedBatch } from './types.js';
 export interface SettleResult {
   retry: SealedBatch | undefined;
   commit(): void;
-}
-
-/** A batch about to be sealed: its record, its events' stored bytes, whether it is full, and the sequence it starts after. */
-interface Collected {
-  record: BatchRecord;
-  values: Buffer[];
-  full: boolean;
-  after: number;
 }
 
 export class BatchLedger {
@@ -369,55 +362,18 @@ export class BatchLedger {
     this.sealedCount.set(partition, Math.max(0, (this.sealedCount.get(partition) ?? 0) + delta));
   }
 
-
   /**
-   * The next batch of unsent events within the limits (the visible ones, then those
-   * offered in this turn), its events' stored bytes, and whether it is full. With
-   * `prefix`, a seal waiting ahead: its events first, then the unsent ones after it;
-   * undefined unless it has room for more.
+   * The next batch of unsent events (batch-collect.ts): from the outbox cursor up to
+   * the first pending write unless `range` says otherwise; `prefix`, a seal waiting
+   * ahead, sealed again with them.
    */
   private collect(partition: string, limits: BatchLimits, range?: { after: number; end: PartitionKey }, prefix?: Seal): Collected | undefined {
-    const seqs: number[] = [];
-    const values: Buffer[] = [];
-    let bytes = 2;
-    let full = false;
-    /** Adds an event unless the batch has no room for it; false once the batch is full. */
-    const take = (seq: number, value: Buffer): boolean => {
-      const size = value.length + 1;
-      if (seqs.length > 0 && bytes + size > limits.maxBytes) {
-        full = true;
-        return false;
-      }
-      seqs.push(seq);
-      values.push(value);
-      bytes += size;
-      if (seqs.length === limits.maxEvents) full = true;
-      return !full;
-    };
-    const end = range?.end ?? this.sealableEnd(partition);
-    let last = range?.after ?? this.unsentFrom(partition) - 1;
-    if (prefix) {
-      const { seqs: held } = prefix.batch;
-      for (let i = 0; i < held.length; i++) if (!take(held[i]!, prefix.values[i]!) && i < held.length - 1) return undefined;
-      if (full) return undefined;
-      last = held[held.length - 1]!;
-    }
-    // Below it, every event is in a stored batch (a prefix stays stored if this seal fails).
-    const after = last;
-    // Only writes that ended put events here to read (offered ones are taken below): when none reached past the last seal, no range read.
-    if (this.writes.highestEnded(partition) > last) {
-      for (const { key, value } of this.journal.getRange({ start: [partition, last + 1], end, limit: limits.maxEvents })) {
-        last = key[1];
-        if (!take(key[1], value)) break;
-      }
-    }
-    const offered = this.writes.offered(partition);
-    if (offered && !full) {
-      for (let i = 0; i < offered.seqs.length && offered.seqs[i]! < end[1]; i++) if (offered.seqs[i]! > last && !take(offered.seqs[i]!, offered.values[i]!)) break;
-    }
-    if (seqs.length === 0) return undefined;
-    const record = { id: batchId(this.storeId(), seqs), seqs, bytes: bytes - 1, sealedAt: new Date().toISOString() };
-    return { record, values, full, after };
+    return collectBatch(this.journal, this.writes, this.storeId(), limits, {
+      partition,
+      after: range?.after ?? this.unsentFrom(partition) - 1,
+      end: range?.end ?? this.sealableEnd(partition),
+      ...(prefix ? { prefix: { seqs: prefix.batch.seqs, values: prefix.values } } : {}),
+    });
   }
 
   private record(partition: string, seqs: number[]): BatchRecord {
