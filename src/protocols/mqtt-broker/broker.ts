@@ -28,10 +28,18 @@ const HOLD_RETRY_MS = 250;
 /** Raw bytes kept of an oversized payload; the rest is counted, not stored. */
 const MAX_RAW_KEPT_BYTES = 1024 * 1024;
 
+/** A message between arrival and acknowledgement; `item` until its grouped commit is staged. */
+interface Message {
+  client: Client | null;
+  packet: AedesPublishPacket;
+  cb: (err?: Error | null) => void;
+  item: CommitItem | undefined;
+}
+
 /** What one message needs: a commit, a dead letter (kept, then acknowledged), or nothing (acknowledged). */
 type Prepared =
   | { kind: 'commit'; item: CommitItem }
-  | { kind: 'deadLetter'; code: ErrorCode; reason: string; raw: Buffer; context: () => Record<string, unknown> }
+  | { kind: 'deadLetter'; code: ErrorCode; reason: string; raw: Buffer }
   | { kind: 'skip' };
 
 export class MqttBrokerSource implements Source {
@@ -53,8 +61,8 @@ export class MqttBrokerSource implements Source {
   private address: { host: string; port: number } | undefined;
   /** Messages whose PUBACK is held because the buffer refused them; degraded while any are. */
   private heldNow = 0;
-  /** Messages waiting for the next grouped commit (one sink call per event-loop turn), with their client's connection. */
-  private queue: { item: CommitItem; conn: Writable | undefined; settled: (err: unknown, outcome?: CommitOutcome) => void }[] = [];
+  /** Messages waiting for the next grouped commit (one sink call per event-loop turn). */
+  private queue: Message[] = [];
 
   constructor(
     private readonly config: MqttBrokerConfigType,
@@ -112,38 +120,41 @@ export class MqttBrokerSource implements Source {
     if (topic.startsWith('$SYS') || this.ignored.some((matches) => matches(topic))) return cb(null);
     this.counters.received++;
     this.inFlight++;
-    const finish = (err: unknown): void => {
-      this.done();
-      if (err === undefined) cb(null);
-      else this.ctx.logger.error({ err: describeError(err), topic, clientId: client?.id }, 'mqtt message not acknowledged');
-    };
+    const message: Message = { client, packet, cb, item: undefined };
     let next: Prepared;
     try {
       next = this.prepare(client, packet);
     } catch (err) {
-      return finish(err);
+      return this.finish(message, err);
     }
-    if (next.kind === 'skip') return finish(undefined);
+    if (next.kind === 'skip') return this.finish(message, undefined);
     if (next.kind === 'deadLetter') {
       const d = next;
-      this.untilCommitted(client, () => this.ctx.sink.deadLetter({ code: d.code, reason: d.reason, raw: d.raw, context: d.context() })).then(() => {
-        this.counters.deadLettered++;
-        finish(undefined);
-      }, finish);
+      this.untilCommitted(client, () => this.ctx.sink.deadLetter({ code: d.code, reason: d.reason, raw: d.raw, context: { topic, clientId: client?.id, qos: packet.qos, bytes: Buffer.byteLength(packet.payload) } })).then(
+        () => {
+          this.counters.deadLettered++;
+          this.finish(message, undefined);
+        },
+        (err: unknown) => this.finish(message, err),
+      );
       return;
     }
-    // The common case costs no promise of its own: the grouped commit calls back.
-    const item = next.item;
-    const committed = (outcome: CommitOutcome): void => {
-      if (outcome.duplicate) this.counters.duplicates++;
-      else this.counters.committed++;
-      finish(undefined);
-    };
-    this.commitGrouped(item, client?.conn, (err, outcome) => {
-      if (err === undefined) return committed(outcome!);
-      // Retries go alone: a refused group would otherwise come back whole and never fit the room left.
-      this.untilCommitted(client, () => this.ctx.sink.commit([item]).then((o) => o[0]!), err).then(committed, finish);
-    });
+    // The common case costs no promise and no closure of its own: the grouped commit settles it.
+    message.item = next.item;
+    if (this.queue.push(message) === 1) setImmediate(this.flushQueue);
+  }
+
+  /** Acknowledges the message (err undefined), or logs why it is not. */
+  private finish(m: Message, err: unknown): void {
+    this.done();
+    if (err === undefined) m.cb(null);
+    else this.ctx.logger.error({ err: describeError(err), topic: m.packet.topic, clientId: m.client?.id }, 'mqtt message not acknowledged');
+  }
+
+  private committed(m: Message, outcome: CommitOutcome): void {
+    if (outcome.duplicate) this.counters.duplicates++;
+    else this.counters.committed++;
+    this.finish(m, undefined);
   }
 
   private done(): void {
@@ -153,34 +164,32 @@ export class MqttBrokerSource implements Source {
   /** Maps one message: the item to commit, a dead letter to keep, or nothing to do. */
   private prepare(client: Client | null, packet: AedesPublishPacket): Prepared {
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-    const context = () => ({ topic: packet.topic, clientId: client?.id, qos: packet.qos, bytes: payload.length });
-    const deadLetter = (code: ErrorCode, reason: string, raw = payload): Prepared => ({ kind: 'deadLetter', code, reason, raw, context });
 
     if (payload.length > this.config.maxPayloadBytes) {
-      return deadLetter('PG_ERR_MQTT_TOO_LARGE', `payload of ${payload.length} bytes exceeds sources.mqttBroker.maxPayloadBytes (${this.config.maxPayloadBytes}); the first ${Math.min(payload.length, MAX_RAW_KEPT_BYTES)} bytes are kept`, payload.subarray(0, MAX_RAW_KEPT_BYTES));
+      return deadLetter(payload.subarray(0, MAX_RAW_KEPT_BYTES), 'PG_ERR_MQTT_TOO_LARGE', `payload of ${payload.length} bytes exceeds sources.mqttBroker.maxPayloadBytes (${this.config.maxPayloadBytes}); the first ${Math.min(payload.length, MAX_RAW_KEPT_BYTES)} bytes are kept`);
     }
     const route = this.routes.route(packet.topic);
     if (!route) {
       this.counters.unmapped++;
       if (this.config.unmapped === 'ignore') return { kind: 'skip' };
-      return deadLetter('PG_ERR_MQTT_UNMAPPED', `no mapping in sources.mqttBroker '${this.name}' matches topic '${packet.topic}'; add one to collect it, or list the topic in ignoreTopics`);
+      return deadLetter(payload, 'PG_ERR_MQTT_UNMAPPED', `no mapping in sources.mqttBroker '${this.name}' matches topic '${packet.topic}'; add one to collect it, or list the topic in ignoreTopics`);
     }
     let body: unknown;
     const text = payload.toString('utf8');
     try {
       body = JSON.parse(text);
     } catch (err) {
-      return deadLetter('PG_ERR_MQTT_PAYLOAD', `payload on '${packet.topic}' is not valid JSON (${(err as Error).message}); fix the publisher`);
+      return deadLetter(payload, 'PG_ERR_MQTT_PAYLOAD', `payload on '${packet.topic}' is not valid JSON (${(err as Error).message}); fix the publisher`);
     }
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-      return deadLetter('PG_ERR_MQTT_PAYLOAD', `payload on '${packet.topic}' is JSON but not an object; each message must be one JSON object`);
+      return deadLetter(payload, 'PG_ERR_MQTT_PAYLOAD', `payload on '${packet.topic}' is JSON but not an object; each message must be one JSON object`);
     }
     let draft;
     try {
-      draft = buildDraft(route.mapping, route.captures, body as Record<string, unknown>, { site: this.ctx.site, receivedAt: new Date() });
+      draft = buildDraft(route, body as Record<string, unknown>, { site: this.ctx.site, receivedAt: new Date() });
     } catch (err) {
       if (!(err instanceof MappingError)) throw err;
-      return deadLetter('PG_ERR_MQTT_MAPPING', `message on '${packet.topic}' does not fit mapping '${route.mapping.config.topic}': ${err.message}`);
+      return deadLetter(payload, 'PG_ERR_MQTT_MAPPING', `message on '${packet.topic}' does not fit mapping '${route.mapping.config.topic}': ${err.message}`);
     }
     // Packet ids wrap at 65,535: only a DUP resend of the same client, packet id and payload is a duplicate.
     const transport =
@@ -192,20 +201,38 @@ export class MqttBrokerSource implements Source {
   }
 
   /**
-   * Commits with the other messages of this event-loop turn in one sink call: one
-   * envelope pass, one capacity check and one promise chain for all of them
-   * instead of one each. Each message still settles on its own outcome.
+   * Commits the messages of this event-loop turn in one sink call: one envelope
+   * pass, one capacity check and one promise chain for all of them instead of one
+   * each. Each message still settles on its own outcome. Their items are let go
+   * once staged: held across the flush, every parsed payload would outlive a young
+   * collection; a refused message is mapped again from its packet (aedes keeps it
+   * until the PUBACK).
    */
-  private commitGrouped(item: CommitItem, conn: Writable | undefined, settled: (err: unknown, outcome?: CommitOutcome) => void): void {
-    if (this.queue.push({ item, conn, settled }) === 1) setImmediate(() => this.flush());
-  }
-
-  private flush(): void {
+  private readonly flushQueue = (): void => {
     const group = this.queue;
     this.queue = [];
-    this.ctx.sink.commit(group.map((g) => g.item)).then(
-      (outcomes) => corked(group, () => group.forEach((g, i) => g.settled(undefined, outcomes[i]!))),
-      (err: unknown) => group.forEach((g) => g.settled(err)),
+    const items: CommitItem[] = [];
+    for (const m of group) {
+      items.push(m.item!);
+      m.item = undefined;
+    }
+    this.ctx.sink.commit(items).then(
+      (outcomes) => corked(group, () => group.forEach((m, i) => this.committed(m, outcomes[i]!))),
+      (err: unknown) => group.forEach((m) => this.retry(m, err)),
+    );
+  };
+
+  /** Retries a refused message alone: a refused group would otherwise come back whole and never fit the room left. */
+  private retry(m: Message, refused: unknown): void {
+    const attempt = (): Promise<CommitOutcome> => {
+      const again = this.prepare(m.client, m.packet);
+      // The same packet through the same mappings: only a commit can come out again.
+      if (again.kind !== 'commit') throw new Error(`message on '${m.packet.topic}' mapped to ${again.kind} on retry`);
+      return this.ctx.sink.commit([again.item]).then((o) => o[0]!);
+    };
+    this.untilCommitted(m.client, attempt, refused).then(
+      (outcome) => this.committed(m, outcome),
+      (err: unknown) => this.finish(m, err),
     );
   }
 
@@ -281,9 +308,10 @@ export class MqttBrokerSource implements Source {
  * message's callback runs, so a group's PUBACKs leave in one write per connection
  * instead of one system call (and one wake-up of the publisher) each.
  */
-function corked(group: readonly { conn: Writable | undefined }[], settle: () => void): void {
+function corked(group: readonly Message[], settle: () => void): void {
   const conns = new Set<Writable>();
-  for (const { conn } of group) {
+  for (const { client } of group) {
+    const conn = client?.conn;
     if (!conn || conns.has(conn)) continue;
     conns.add(conn);
     conn.cork();
@@ -293,6 +321,10 @@ function corked(group: readonly { conn: Writable | undefined }[], settle: () => 
   } finally {
     for (const c of conns) c.uncork();
   }
+}
+
+function deadLetter(raw: Buffer, code: ErrorCode, reason: string): Prepared {
+  return { kind: 'deadLetter', code, reason, raw };
 }
 
 function safeEqual(a: Buffer, b: Buffer): boolean {

@@ -4,7 +4,7 @@
  * named levels match like `+` and are captured for the partition and subject templates.
  */
 import type { EventDraft } from '../../model/event.js';
-import { getPath, renderTemplate, toIsoTime } from '../../model/template.js';
+import { getPath, renderTemplate, toIsoTime, type TemplateScope } from '../../model/template.js';
 import type { MqttMappingConfig } from './config.js';
 
 export interface CompiledMapping {
@@ -53,6 +53,8 @@ export function matchFilter(filterLevels: string[], names: Map<number, string>, 
 export interface TopicRoute {
   mapping: CompiledMapping;
   captures: Readonly<Record<string, string>>;
+  /** The partition key, when the topic's levels alone supply it (the default site/line): rendered once, not per message. */
+  partitionkey?: string;
 }
 
 /** Topics remembered; past this the memory is cleared and refilled (a plant publishes on far fewer). */
@@ -75,7 +77,8 @@ export class TopicRoutes {
       for (const mapping of this.mappings) {
         const captures = matchFilter(mapping.levels, mapping.names, topic);
         if (captures) {
-          route = { mapping, captures };
+          const fixed = renderTemplate(mapping.config.partitionKey, { captures });
+          route = fixed.missing.length === 0 ? { mapping, captures, partitionkey: fixed.value } : { mapping, captures };
           break;
         }
       }
@@ -103,32 +106,39 @@ export interface MappingContext {
 }
 
 /** Builds the draft for a payload on a mapped topic; throws MappingError with a technician's reason. */
-export function buildDraft(m: CompiledMapping, captures: Readonly<Record<string, string>>, payload: Record<string, unknown>, ctx: MappingContext): EventDraft {
-  const c = m.config;
-  const scope = { captures, payload, context: { site: ctx.site } };
+export function buildDraft(route: TopicRoute, payload: Record<string, unknown>, ctx: MappingContext): EventDraft {
+  const c = route.mapping.config;
 
-  let time = ctx.receivedAt.toISOString();
+  let time: string | undefined;
   if (c.timeField !== undefined) {
     const raw = getPath(payload, c.timeField);
     if (raw !== undefined && raw !== null) {
-      const iso = toIsoTime(raw);
-      if (iso === undefined) throw new MappingError(`field '${c.timeField}' is ${JSON.stringify(raw)}, not a timestamp (ISO 8601 or epoch milliseconds)`);
-      time = iso;
+      time = toIsoTime(raw);
+      if (time === undefined) throw new MappingError(`field '${c.timeField}' is ${JSON.stringify(raw)}, not a timestamp (ISO 8601 or epoch milliseconds)`);
     }
   }
 
-  const partition = renderTemplate(c.partitionKey, scope);
-  // A partition name that a topic or payload does not supply falls back to '-' so the event is kept in a stable scope.
-  const partitionkey = partition.missing.length > 0 ? renderTemplate(c.partitionKey.replace(/\{([A-Za-z0-9_.-]+)\}/g, (w, n: string) => (partition.missing.includes(n) ? '-' : w)), scope).value : partition.value;
-
-  const draft: EventDraft = { type: c.type, time, partitionkey, data: payload };
+  const partitionkey = route.partitionkey ?? renderPartition(c.partitionKey, scopeOf(route, payload, ctx));
+  const draft: EventDraft = { type: c.type, time: time ?? ctx.receivedAt.toISOString(), partitionkey, data: payload };
   const id = c.idField !== undefined ? scalarString(getPath(payload, c.idField)) : undefined;
   if (id !== undefined) draft.id = id;
-  const subject = c.subjectField !== undefined ? scalarString(getPath(payload, c.subjectField)) : c.subject !== undefined ? renderTemplate(c.subject, scope).value || undefined : undefined;
+  const subject = c.subjectField !== undefined ? scalarString(getPath(payload, c.subjectField)) : c.subject !== undefined ? renderTemplate(c.subject, scopeOf(route, payload, ctx)).value || undefined : undefined;
   if (subject !== undefined) draft.subject = subject;
   const correlation = c.correlationField !== undefined ? scalarString(getPath(payload, c.correlationField)) : undefined;
   if (correlation !== undefined) draft.correlationid = correlation;
   return draft;
+}
+
+/** What a template may draw on; built only for a template the topic alone does not render. */
+function scopeOf(route: TopicRoute, payload: Record<string, unknown>, ctx: MappingContext): TemplateScope {
+  return { captures: route.captures, payload, context: { site: ctx.site } };
+}
+
+/** A partition name that a topic or payload does not supply falls back to '-' so the event is kept in a stable scope. */
+function renderPartition(template: string, scope: TemplateScope): string {
+  const partition = renderTemplate(template, scope);
+  if (partition.missing.length === 0) return partition.value;
+  return renderTemplate(template.replace(/\{([A-Za-z0-9_.-]+)\}/g, (w, n: string) => (partition.missing.includes(n) ? '-' : w)), scope).value;
 }
 
 function scalarString(v: unknown): string | undefined {
