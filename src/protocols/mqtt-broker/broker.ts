@@ -33,6 +33,8 @@ interface Message {
   client: Client | null;
   packet: AedesPublishPacket;
   cb: (err?: Error | null) => void;
+  /** Epoch ms of arrival: an event without a time field keeps it when a refused commit is retried. */
+  receivedAt: number;
   item: CommitItem | undefined;
 }
 
@@ -120,10 +122,10 @@ export class MqttBrokerSource implements Source {
     if (topic.startsWith('$SYS') || this.ignored.some((matches) => matches(topic))) return cb(null);
     this.counters.received++;
     this.inFlight++;
-    const message: Message = { client, packet, cb, item: undefined };
+    const message: Message = { client, packet, cb, receivedAt: Date.now(), item: undefined };
     let next: Prepared;
     try {
-      next = this.prepare(client, packet);
+      next = this.prepare(client, packet, message.receivedAt);
     } catch (err) {
       return this.finish(message, err);
     }
@@ -162,7 +164,7 @@ export class MqttBrokerSource implements Source {
   }
 
   /** Maps one message: the item to commit, a dead letter to keep, or nothing to do. */
-  private prepare(client: Client | null, packet: AedesPublishPacket): Prepared {
+  private prepare(client: Client | null, packet: AedesPublishPacket, receivedAt: number): Prepared {
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
 
     if (payload.length > this.config.maxPayloadBytes) {
@@ -186,7 +188,7 @@ export class MqttBrokerSource implements Source {
     }
     let draft;
     try {
-      draft = buildDraft(route, body as Record<string, unknown>, { site: this.ctx.site, receivedAt: new Date() });
+      draft = buildDraft(route, body as Record<string, unknown>, { site: this.ctx.site, receivedAt });
     } catch (err) {
       if (!(err instanceof MappingError)) throw err;
       return deadLetter(payload, 'PG_ERR_MQTT_MAPPING', `message on '${packet.topic}' does not fit mapping '${route.mapping.config.topic}': ${err.message}`);
@@ -225,7 +227,7 @@ export class MqttBrokerSource implements Source {
   /** Retries a refused message alone: a refused group would otherwise come back whole and never fit the room left. */
   private retry(m: Message, refused: unknown): void {
     const attempt = (): Promise<CommitOutcome> => {
-      const again = this.prepare(m.client, m.packet);
+      const again = this.prepare(m.client, m.packet, m.receivedAt);
       // The same packet through the same mappings: only a commit can come out again.
       if (again.kind !== 'commit') throw new Error(`message on '${m.packet.topic}' mapped to ${again.kind} on retry`);
       return this.ctx.sink.commit([again.item]).then((o) => o[0]!);

@@ -102,7 +102,8 @@ export class MappingError extends Error {}
 
 export interface MappingContext {
   site: string;
-  receivedAt: Date;
+  /** Epoch ms: the event's time when the payload gives none. */
+  receivedAt: number;
 }
 
 /** Builds the draft for a payload on a mapped topic; throws MappingError with a technician's reason. */
@@ -119,7 +120,7 @@ export function buildDraft(route: TopicRoute, payload: Record<string, unknown>, 
   }
 
   const partitionkey = route.partitionkey ?? renderPartition(c.partitionKey, scopeOf(route, payload, ctx));
-  const draft: EventDraft = { type: c.type, time: time ?? ctx.receivedAt.toISOString(), partitionkey, data: payload };
+  const draft: EventDraft = { type: c.type, time: time ?? new Date(ctx.receivedAt).toISOString(), partitionkey, data: payload };
   const id = c.idField !== undefined ? scalarString(getPath(payload, c.idField)) : undefined;
   if (id !== undefined) draft.id = id;
   const subject = c.subjectField !== undefined ? scalarString(getPath(payload, c.subjectField)) : c.subject !== undefined ? renderTemplate(c.subject, scopeOf(route, payload, ctx)).value || undefined : undefined;

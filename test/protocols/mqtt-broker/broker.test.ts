@@ -178,11 +178,16 @@ describe('embedded MQTT broker', () => {
     assert.ok(ackedWhileFull <= 10, `no PUBACK beyond the limit while full (got ${ackedWhileFull})`);
     assert.equal(source.status().state, 'degraded', JSON.stringify(source.status()) + JSON.stringify(buffer.stats()));
     // Drain as the uplink would, until everything is in.
+    const drainFrom = Date.now();
     const delivered = new Set<string>();
+    const times: number[] = [];
     await waitFor(async () => {
       const batch = await buffer.outbox.nextBatch('p1/l1', { maxEvents: 5, maxBytes: 1e6 });
       if (batch) {
-        for (const e of buffer.outbox.events(batch)) delivered.add(String(e['id']));
+        for (const e of buffer.outbox.events(batch)) {
+          delivered.add(String(e['id']));
+          times.push(Date.parse(String(e['time'])));
+        }
         await buffer.outbox.settle(batch, { delivered: batch.seqs, rejected: [], retry: [] });
         buffer.refresh();
       }
@@ -190,6 +195,8 @@ describe('embedded MQTT broker', () => {
     }, 'all 25 acknowledged and drained', 15_000, 50);
     await Promise.all(sends);
     assert.equal(delivered.size, 25);
+    // Without a time field an event's time is its arrival, also when its commit was held and retried.
+    assert.ok(times.every((ms) => ms < drainFrom), `times ${times.map((ms) => ms - drainFrom).join(', ')} ms after the drain began`);
   });
 });
 

@@ -28,7 +28,7 @@ describe('topic routes', () => {
 });
 
 describe('drafts', () => {
-  const ctx = { site: 'gw-site', receivedAt: new Date('2026-11-27T08:00:00.000Z') };
+  const ctx = { site: 'gw-site', receivedAt: Date.parse('2026-11-27T08:00:00.000Z') };
   const routeOf = (config: Partial<MqttMappingConfig>, topic: string) => {
     const route = new TopicRoutes([compileMapping({ type: 'production.completion', partitionKey: '{site}/{line}', ...config } as MqttMappingConfig)]).route(topic);
     assert.ok(route, `no route for ${topic}`);
