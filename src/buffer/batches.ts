@@ -296,13 +296,11 @@ export class BatchLedger {
   /**
    * Issues a seal's write in the caller's event-loop turn (so in its transaction) and
    * queues it; memory follows once it is stored. `taken`: the caller sends it itself.
-   * `replaces`: a seal waiting ahead whose events this one starts with; its record is
-   * removed in the same transaction.
+   * `replaces`: a seal waiting ahead whose events this one starts with; its record has
+   * the same key (the first sequence), so this put overwrites it in the same transaction.
    */
   private seal(partition: string, next: Collected, taken: boolean, replaces?: Seal): Seal {
     const { record, values } = next;
-    // Same transaction as the put below, whose promise reports a failure.
-    if (replaces) this.table.remove([partition, replaces.batch.seqs[0]!]).catch(() => undefined);
     const seal: Seal = {
       batch: toSealed(partition, record),
       values,

@@ -14,7 +14,7 @@ export class JournalWrites {
   private readonly put = new Map<string, number>();
   /** Per partition: the highest sequence of a write that ended (flushed, or failed), or found at open. */
   private readonly ended = new Map<string, number>();
-  /** Per partition: the first sequence of each write not yet ended (a commit, a replay). */
+  /** Per partition: the first sequence of each write not yet ended (a commit, a replay), ascending: sequences are issued in order. */
   private readonly pending = new Map<string, number[]>();
   /** Events whose puts are pending in this event-loop turn, offered to a seal in the same turn. */
   private offeredNow: { partition: string; seqs: number[]; values: Buffer[] } | undefined;
@@ -68,8 +68,7 @@ export class JournalWrites {
 
   /** The first sequence of the partition's earliest pending write, if any. */
   firstPending(partition: string): number | undefined {
-    const firsts = this.pending.get(partition);
-    return firsts ? Math.min(...firsts) : undefined;
+    return this.pending.get(partition)?.[0];
   }
 
   /** None of the partition's events is in the journal (what a pending write puts is noted when it ends). */

@@ -29,7 +29,7 @@ export interface Seal {
   after: number;
   /** A seal before it failed, from this sequence on: if this one is stored, that range is a gap. */
   gapAfter?: number;
-  /** A seal pending that holds this one's events and more, and removes this one's record. */
+  /** A seal pending that holds this one's events and more, and overwrites this one's record (same first sequence). */
   replacedBy?: Seal;
 }
 

@@ -36,7 +36,7 @@
  *              events it takes (an idle partition seals events as they are committed;
  *              one with a batch out seals them as the batch after it, chained behind
  *              a seal still pending, or with the batch waiting ahead, whose record
- *              the same transaction removes: seal-queue.ts). Crash after a
+ *              the same transaction overwrites: seal-queue.ts). Crash after a
  *              replacement: the batch replaced was never sent; the new one goes.
  *              Never past a pending write the seal before it does not hold
  *              (journal-writes.ts). Crash before: the events

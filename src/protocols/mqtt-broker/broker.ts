@@ -148,7 +148,7 @@ export class MqttBrokerSource implements Source {
 
   /** Acknowledges the message (err undefined), or logs why it is not. */
   private finish(m: Message, err: unknown): void {
-    this.done();
+    if (--this.inFlight === 0 && this.drained) this.drained();
     if (err === undefined) m.cb(null);
     else this.ctx.logger.error({ err: describeError(err), topic: m.packet.topic, clientId: m.client?.id }, 'mqtt message not acknowledged');
   }
@@ -157,10 +157,6 @@ export class MqttBrokerSource implements Source {
     if (outcome.duplicate) this.counters.duplicates++;
     else this.counters.committed++;
     this.finish(m, undefined);
-  }
-
-  private done(): void {
-    if (--this.inFlight === 0 && this.drained) this.drained();
   }
 
   /** Maps one message: the item to commit, a dead letter to keep, or nothing to do. */
@@ -224,15 +220,22 @@ export class MqttBrokerSource implements Source {
     );
   };
 
-  /** Retries a refused message alone: a refused group would otherwise come back whole and never fit the room left. */
+  /**
+   * Retries a refused message alone: a refused group would otherwise come back whole and
+   * never fit the room left. Its item, let go when the group was staged, is mapped again
+   * once and kept while the message is held.
+   */
   private retry(m: Message, refused: unknown): void {
-    const attempt = (): Promise<CommitOutcome> => {
-      const again = this.prepare(m.client, m.packet, m.receivedAt);
-      // The same packet through the same mappings: only a commit can come out again.
-      if (again.kind !== 'commit') throw new Error(`message on '${m.packet.topic}' mapped to ${again.kind} on retry`);
-      return this.ctx.sink.commit([again.item]).then((o) => o[0]!);
-    };
-    this.untilCommitted(m.client, attempt, refused).then(
+    let again: Prepared;
+    try {
+      again = this.prepare(m.client, m.packet, m.receivedAt);
+    } catch (err) {
+      return this.finish(m, err);
+    }
+    // The same packet through the same mappings: only a commit can come out again.
+    if (again.kind !== 'commit') return this.finish(m, new Error(`message on '${m.packet.topic}' mapped to ${again.kind} on retry`));
+    const item = again.item;
+    this.untilCommitted(m.client, () => this.ctx.sink.commit([item]).then((o) => o[0]!), refused).then(
       (outcome) => this.committed(m, outcome),
       (err: unknown) => this.finish(m, err),
     );
